@@ -1,0 +1,42 @@
+# Two entry points for a fresh Debian machine: `make demo` and `make test`.
+# Each sets up everything it needs (system packages, Docker engine, virtualenv, sandbox image)
+# and skips what is already done, so a second run is fast.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS ?= dev
+
+.PHONY: demo test system venv image lint bench clean
+
+demo: system venv image
+	$(BIN)/startbox demo
+
+test: system venv image
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+system:
+	@scripts/setup-system.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	@touch $@
+
+image: venv system
+	$(BIN)/startbox sandbox build-image
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: system venv image
+	$(BIN)/startbox sandbox bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

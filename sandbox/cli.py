@@ -1,0 +1,133 @@
+"""`startbox sandbox ...`: run code in the sandbox, build its image, benchmark it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Run Python in hardened Docker containers.", no_args_is_help=True)
+console = Console(stderr=True)
+T = TypeVar("T")
+
+if TYPE_CHECKING:  # imports stay inside commands so `startbox --help` is fast
+    from sandbox.result import ExecResult
+    from sandbox.settings import SandboxSettings
+
+
+def _settings(**overrides: object) -> SandboxSettings:
+    from sandbox.settings import SandboxSettings
+
+    return SandboxSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command("exec")
+def exec_(
+    source: str = typer.Argument(None, help="A file with the code, or - for stdin."),
+    code: str = typer.Option(None, "--code", "-c", help="The code itself."),
+    timeout: float = typer.Option(
+        None, help="Wall-clock seconds. [env: STARTBOX_SANDBOX_TIMEOUT, default 10]"
+    ),
+    memory: str = typer.Option(
+        None, help="Memory limit, e.g. 256m. [env: STARTBOX_SANDBOX_MEMORY, default 512m]"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> None:
+    """Run code in a fresh sandbox and print the result.
+
+    Example: startbox sandbox exec -c "import sympy; sympy.factorint(2**64 - 1)"
+    """
+    from sandbox.pool import SandboxPool
+    from sandbox.render import render_result
+
+    if (code is None) == (source is None):
+        raise typer.BadParameter("give the code with -c CODE, or a FILE, or - for stdin")
+    if code is not None:
+        payload: str | bytes = code
+    elif source == "-":
+        payload = sys.stdin.buffer.read()
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise typer.BadParameter(f"{source} is not a file")
+        payload = path.read_bytes()
+
+    async def main() -> ExecResult:
+        async with SandboxPool(_settings(memory=memory, pool_size=0)) as pool:
+            async with pool.session() as session:
+                return await session.run(payload, timeout=timeout)
+
+    result = _run(main())
+    if as_json:
+        typer.echo(result.model_dump_json())
+    else:
+        render_result(Console(), result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("build-image")
+def build_image(
+    force: bool = typer.Option(False, help="Rebuild even if the image is current."),
+    dockerfile_base: str = typer.Option(
+        None,
+        help="Build from sandbox/image/Dockerfile on this registry base image (e.g. "
+        "python:3.12-slim) instead of offline with debootstrap.",
+    ),
+) -> None:
+    """Build the sandbox image (offline by default; about a minute the first time).
+
+    Example: startbox sandbox build-image
+    """
+    import docker
+
+    from sandbox.image import ImageError
+    from sandbox.image import build_image as build
+
+    settings = _settings()
+    with console.status("building the sandbox image") as status:
+        try:
+            build(
+                docker.from_env(timeout=600),
+                settings.image,
+                home=settings.home,
+                dockerfile_base=dockerfile_base,
+                force=force,
+                progress=lambda line: status.update(f"[dim]{line[:120]}"),
+            )
+        except ImageError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    console.print(f"[green]ready:[/] {settings.image}")
+
+
+@app.command()
+def bench(
+    calls: int = typer.Option(2000, help="Trivial calls for the round-trip percentiles."),
+    out: Path = typer.Option(None, help="Also write the results as JSON to this file."),
+) -> None:
+    """Measure the sandbox against docker-run-per-call and a bare local python -c.
+
+    Example: startbox sandbox bench --calls 2000
+    """
+    from sandbox.bench import render, run_bench
+
+    report = _run(run_bench(_settings(pool_size=4), calls=calls, console=console))
+    render(Console(), report)
+    if out:
+        out.write_text(report.model_dump_json(indent=2))
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    from sandbox.image import ImageError
+    from sandbox.pool import SandboxError
+
+    try:
+        return asyncio.run(coro)
+    except (SandboxError, ImageError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None

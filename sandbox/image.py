@@ -1,0 +1,148 @@
+"""Builds the sandbox image: offline from debootstrap (no registry here), or from a Dockerfile.
+
+Both ways end in the same Dockerfile step that adds the runner, and the image carries the
+runner's hash as a label, so a changed runner is noticed and rebuilt instead of silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import docker.errors
+
+IMAGE_DIR = Path(__file__).parent / "image"
+RUNNER_PATH = "/opt/startbox/runner.py"
+RUNNER_COMMAND = ["python3", "-I", "-B", RUNNER_PATH]
+RUNNER_LABEL = "startbox.runner-sha"
+BASE_IMAGE = "startbox-sandbox-base:bookworm"
+DEBIAN_SUITE = "bookworm"
+DEBIAN_PACKAGES = ("python3", "python3-numpy", "python3-sympy", "python3-mpmath")
+
+Progress = Callable[[str], None]
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+def runner_sha() -> str:
+    return hashlib.sha256((IMAGE_DIR / "runner.py").read_bytes()).hexdigest()[:16]
+
+
+def image_current(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return (image.labels or {}).get(RUNNER_LABEL) == runner_sha()
+
+
+def require_image(client: docker.DockerClient, tag: str) -> None:
+    """Fail with the fix named, rather than with Docker's 'No such image'."""
+    if not image_current(client, tag):
+        raise ImageError(
+            f"sandbox image {tag} is missing or older than this runner; "
+            "build it with `startbox sandbox build-image`"
+        )
+
+
+def build_image(
+    client: docker.DockerClient,
+    tag: str,
+    *,
+    home: Path,
+    dockerfile_base: str | None = None,
+    force: bool = False,
+    progress: Progress = print,
+) -> bool:
+    """Build `tag` unless it is current. Returns whether anything was built.
+
+    Offline (default): debootstrap a minimal Debian with Python, numpy, sympy and mpmath, import
+    it as a base image, then add the runner. With `dockerfile_base` (e.g. python:3.12-slim) the
+    base comes from a registry and pip installs the libraries instead.
+    """
+    if not force and image_current(client, tag):
+        progress(f"{tag} is up to date")
+        return False
+    if dockerfile_base:
+        buildargs = {"BASE": dockerfile_base}
+    else:
+        ensure_base_image(client, home=home, force=force, progress=progress)
+        buildargs = {"BASE": BASE_IMAGE, "PIP_PACKAGES": ""}
+    progress(f"adding the runner: docker build -t {tag}")
+    try:
+        client.images.build(
+            path=str(IMAGE_DIR),
+            tag=tag,
+            buildargs=buildargs,
+            labels={RUNNER_LABEL: runner_sha()},
+            rm=True,
+            forcerm=True,
+        )
+    except docker.errors.BuildError as exc:
+        log = "".join(str(line.get("stream", line.get("error", ""))) for line in exc.build_log)
+        raise ImageError(f"docker build failed:\n{log[-3000:]}") from exc
+    progress(f"built {tag}")
+    return True
+
+
+def ensure_base_image(
+    client: docker.DockerClient, *, home: Path, force: bool, progress: Progress
+) -> None:
+    try:
+        client.images.get(BASE_IMAGE)
+        if not force:
+            return
+    except docker.errors.ImageNotFound:
+        pass
+    rootfs = home / f"rootfs-{DEBIAN_SUITE}"
+    debootstrap(rootfs, progress=progress)
+    progress(f"importing {rootfs} as {BASE_IMAGE}")
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    try:
+        assert tar.stdout is not None
+        repository, _, tag = BASE_IMAGE.partition(":")
+        client.api.import_image(src=tar.stdout, repository=repository, tag=tag)
+    finally:
+        if tar.wait() != 0:
+            raise ImageError(f"tar of {rootfs} failed with exit code {tar.returncode}")
+    shutil.rmtree(rootfs)
+
+
+def debootstrap(rootfs: Path, *, progress: Progress) -> None:
+    if shutil.which("debootstrap") is None:
+        raise ImageError(
+            "debootstrap is not installed: `apt-get install debootstrap`, or build from a "
+            "registry with `startbox sandbox build-image --dockerfile-base python:3.12-slim`"
+        )
+    if os.geteuid() != 0:
+        raise ImageError("debootstrap needs root: run `sudo startbox sandbox build-image`")
+    if rootfs.exists():
+        shutil.rmtree(rootfs)
+    rootfs.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={','.join(DEBIAN_PACKAGES)}",
+        DEBIAN_SUITE,
+        str(rootfs),
+    ]
+    progress("$ " + " ".join(command))
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        tail = [*tail[-19:], line.rstrip()]
+        progress(line.rstrip())
+    if proc.wait() != 0:
+        raise ImageError("debootstrap failed:\n" + "\n".join(tail))
+    for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for item in (rootfs / cache).glob("*"):
+            if item.is_file():
+                item.unlink()

@@ -1,0 +1,234 @@
+"""The warm pool and its sessions: the sandbox's public async API.
+
+    async with SandboxPool(settings) as pool:
+        async with pool.session() as s:
+            r = await s.run("x = 1\\nx + 1", timeout=10)
+
+Containers are started ahead with numpy and sympy imported, so a session is handed out from a
+queue in microseconds. A container serves exactly one session and is destroyed on release; a
+fresh one is started in the background to take its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from types import TracebackType
+
+import docker
+import docker.errors
+
+from sandbox.container import ContainerGone, SandboxContainer
+from sandbox.image import require_image
+from sandbox.owner import reap_leftovers
+from sandbox.result import ExecResult, Status
+from sandbox.settings import SandboxSettings
+
+log = logging.getLogger(__name__)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot serve: no engine, no image, or no free container in time."""
+
+
+class PoolExhausted(SandboxError):
+    pass
+
+
+class SandboxPool:
+    def __init__(self, settings: SandboxSettings | None = None) -> None:
+        self.settings = settings or SandboxSettings()
+        self._client: docker.DockerClient | None = None
+        self._ready: asyncio.Queue[SandboxContainer] = asyncio.Queue()
+        self._in_use: set[SandboxContainer] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._starting = 0
+        self._closed = False
+        self._last_error: BaseException | None = None
+        self.reaped = 0
+
+    async def __aenter__(self) -> SandboxPool:
+        try:
+            self._client = await asyncio.to_thread(docker.from_env, timeout=60)
+            await asyncio.to_thread(self._client.ping)
+        except docker.errors.DockerException as exc:
+            raise SandboxError(
+                f"no Docker engine answers ({exc}); start one (`sudo dockerd &` or "
+                "`systemctl start docker`) or run `make demo`, which sets it up"
+            ) from exc
+        await asyncio.to_thread(require_image, self._client, self.settings.image)
+        self.reaped = await asyncio.to_thread(reap_leftovers, self._client)
+        for _ in range(self.settings.pool_size):
+            self._spawn()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def size(self) -> dict[str, int]:
+        """Warm, starting and in-use container counts (for metrics and readiness)."""
+        return {"ready": self._ready.qsize(), "starting": self._starting, "in_use": len(self._in_use)}
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        session = Session(self, await self.acquire())
+        try:
+            yield session
+        finally:
+            await asyncio.shield(session.close())
+
+    async def acquire(self) -> SandboxContainer:
+        """Take a warm container (starting one if the pool keeps none), waiting at most
+        `acquire_timeout`; the pool starts a replacement at once."""
+        if self._closed or self._client is None:
+            raise SandboxError("the pool is not open; use `async with SandboxPool(...)`")
+        if self._ready.empty() and self._starting == 0 or self.settings.pool_size == 0:
+            self._spawn()
+        try:
+            container = await asyncio.wait_for(self._ready.get(), self.settings.acquire_timeout)
+        except TimeoutError:
+            cause = f"; last start failure: {self._last_error}" if self._last_error else ""
+            raise PoolExhausted(
+                f"no sandbox container became free within {self.settings.acquire_timeout:g} s "
+                f"(pool size {self.settings.pool_size}, {len(self._in_use)} in use){cause}; "
+                "raise STARTBOX_SANDBOX_POOL_SIZE or STARTBOX_SANDBOX_ACQUIRE_TIMEOUT"
+            ) from None
+        self._in_use.add(container)
+        if self.settings.pool_size:
+            self._spawn()
+        return container
+
+    def release(self, container: SandboxContainer) -> None:
+        """Destroy a container that served a session; it is never handed out again."""
+        self._in_use.discard(container)
+        self._track(container.destroy())
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        doomed = list(self._in_use)
+        while not self._ready.empty():
+            doomed.append(self._ready.get_nowait())
+        self._in_use.clear()
+        await asyncio.gather(*(c.destroy() for c in doomed), return_exceptions=True)
+
+    def _spawn(self) -> None:
+        self._starting += 1
+        self._track(self._start_one())
+
+    async def _start_one(self) -> None:
+        assert self._client is not None
+        try:
+            container = await SandboxContainer.start(self._client, self.settings)
+        except Exception as exc:
+            self._last_error = exc
+            log.warning("sandbox container failed to start: %s", exc)
+            return
+        finally:
+            self._starting -= 1
+        if self._closed:
+            await container.destroy()
+        else:
+            self._ready.put_nowait(container)
+
+    def _track(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class Session:
+    """One owner's interpreter: globals persist between `run` calls, like notebook cells.
+
+    After a timeout, OOM kill or crash the interpreter is gone; the result says so and the next
+    call transparently gets a fresh one.
+    """
+
+    def __init__(self, pool: SandboxPool, container: SandboxContainer) -> None:
+        self._pool = pool
+        self._container: SandboxContainer | None = container
+        self._lock = asyncio.Lock()
+        self.calls = 0
+
+    async def run(self, code: str | bytes, timeout: float | None = None) -> ExecResult:
+        settings = self._pool.settings
+        text, reason = validate(code, settings.max_code)
+        if text is None:
+            return ExecResult(status=Status.rejected, error=reason)
+        timeout = settings.timeout if timeout is None else timeout
+        async with self._lock:
+            self.calls += 1
+            if self._container is None:
+                self._container = await self._pool.acquire()
+            container = self._container
+            request = {"code": text, "max_output": settings.max_output}
+            try:
+                reply = await asyncio.wait_for(container.call(request), timeout)
+            except TimeoutError:
+                self._discard()
+                return ExecResult(
+                    status=Status.timeout,
+                    error=f"timed out after {timeout:g} s; the sandbox was killed and its state "
+                    "lost (the next call starts a fresh interpreter)",
+                    duration_ms=timeout * 1000,
+                )
+            except ContainerGone:
+                return await self._died(container)
+            except asyncio.CancelledError:
+                self._discard()  # the reply stream is out of step now
+                raise
+        result = ExecResult.model_validate(reply)
+        if result.status is Status.oom:
+            result.error = f"{result.error} (limit {settings.memory})"
+        return result
+
+    async def _died(self, container: SandboxContainer) -> ExecResult:
+        state = await container.exit_state()
+        self._discard()
+        lost = "its state is lost (the next call starts a fresh interpreter)"
+        if state.oom_killed:
+            return ExecResult(
+                status=Status.oom,
+                error=f"killed: the memory limit ({self._pool.settings.memory}) was exceeded; {lost}",
+            )
+        return ExecResult(
+            status=Status.crashed, error=f"the interpreter exited (code {state.exit_code}); {lost}"
+        )
+
+    def _discard(self) -> None:
+        if self._container is not None:
+            self._pool.release(self._container)
+            self._container = None
+
+    async def close(self) -> None:
+        async with self._lock:
+            self._discard()
+
+
+def validate(code: str | bytes, max_bytes: int) -> tuple[str | None, str]:
+    """The code as text, or None and the reason it is refused."""
+    if isinstance(code, bytes):
+        try:
+            code = code.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, f"code is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+    try:
+        size = len(code.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        return None, f"code is not valid Unicode ({exc.reason} at index {exc.start})"
+    if not code.strip():
+        return None, "code is empty"
+    if size > max_bytes:
+        return None, f"code is {size} bytes, over the {max_bytes}-byte limit"
+    return code, ""

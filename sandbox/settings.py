@@ -1,0 +1,33 @@
+"""Sandbox configuration: every field has an env twin `STARTBOX_SANDBOX_<NAME>`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sandbox import IMAGE_REPOSITORY, __version__
+
+
+class SandboxSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STARTBOX_SANDBOX_", extra="forbid")
+
+    image: str = Field(f"{IMAGE_REPOSITORY}:{__version__}", description="Sandbox image tag.")
+    pool_size: int = Field(2, ge=0, le=64, description="Containers kept warm ahead of demand.")
+    acquire_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a free container.")
+    start_timeout: float = Field(60.0, gt=0, description="Seconds a container may take to warm up.")
+    timeout: float = Field(10.0, gt=0, le=3600, description="Default wall-clock seconds per call.")
+    memory: str = Field("512m", description="Memory limit per container; swap is set equal.")
+    cpus: float = Field(1.0, gt=0, description="CPU quota per container, in cores.")
+    pids: int = Field(128, ge=16, description="Process/thread limit per container.")
+    tmpfs_size: str = Field("64m", description="Size of the writable working directory.")
+    max_output: int = Field(64 * 1024, ge=256, description="Bytes kept per stream (head + tail).")
+    max_code: int = Field(1024 * 1024, ge=1, description="Largest accepted code, in bytes.")
+    runtime: str | None = Field(None, description="Alternative OCI runtime, e.g. runsc (gVisor).")
+    user: str = Field("65534:65534", description="Non-root uid:gid the code runs as.")
+    home: Path = Field(
+        Path.home() / ".cache" / "startbox",
+        validation_alias=AliasChoices("STARTBOX_HOME", "home"),
+        description="Data directory shared by all of startbox (STARTBOX_HOME).",
+    )

@@ -1,0 +1,3 @@
+from startbox.cli import app
+
+app(prog_name="startbox")

@@ -1,0 +1,32 @@
+"""The `startbox` command: composes each package's Typer sub-app.
+
+Sub-app modules import only Typer and Rich at the top; heavy imports live inside the commands,
+so `startbox --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from sandbox.cli import app as sandbox_app
+
+app = typer.Typer(
+    name="startbox",
+    help="Tool-integrated reasoning: a model that thinks, runs Python in a sandbox, thinks on.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@app.command()
+def demo() -> None:
+    """The `make demo` walkthrough: a stateful sandbox session, an error and a timeout.
+
+    Example: startbox demo
+    """
+    import asyncio
+
+    from sandbox.demo import run_demo
+
+    asyncio.run(run_demo())
