@@ -58,9 +58,11 @@ def exec_(
         payload = path.read_bytes()
 
     async def main() -> ExecResult:
-        async with SandboxPool(_settings(memory=memory, pool_size=0)) as pool:
-            async with pool.session() as session:
-                return await session.run(payload, timeout=timeout)
+        async with (
+            SandboxPool(_settings(memory=memory, pool_size=0)) as pool,
+            pool.session() as session,
+        ):
+            return await session.run(payload, timeout=timeout)
 
     result = _run(main())
     if as_json:

@@ -39,6 +39,7 @@ class ExitState:
 
 def hardened_config(settings: SandboxSettings) -> dict[str, Any]:
     """docker-py `containers.create` arguments: every restriction in one place."""
+    uid, _, gid = settings.user.partition(":")
     config: dict[str, Any] = {
         "image": settings.image,
         "command": RUNNER_COMMAND,
@@ -48,7 +49,10 @@ def hardened_config(settings: SandboxSettings) -> dict[str, Any]:
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "read_only": True,
-        "tmpfs": {"/work": f"rw,nosuid,nodev,size={settings.tmpfs_size},mode=1777"},
+        "tmpfs": {
+            "/work": f"rw,nosuid,nodev,noexec,size={settings.tmpfs_size},"
+            f"uid={uid},gid={gid or uid},mode=0700"
+        },
         "working_dir": "/work",
         "user": settings.user,
         "mem_limit": settings.memory,
@@ -79,7 +83,9 @@ class SandboxContainer:
         return self.container.id or ""
 
     @classmethod
-    async def start(cls, client: docker.DockerClient, settings: SandboxSettings) -> SandboxContainer:
+    async def start(
+        cls, client: docker.DockerClient, settings: SandboxSettings
+    ) -> SandboxContainer:
         """Create, attach, start and wait until the runner has pre-imported its libraries."""
         container = await asyncio.to_thread(client.containers.create, **hardened_config(settings))
         try:
@@ -127,7 +133,10 @@ class SandboxContainer:
         """Why the container stopped: OOM kill, or an exit code."""
         deadline = time.monotonic() + wait
         while True:
-            await asyncio.to_thread(self.container.reload)
+            try:
+                await asyncio.to_thread(self.container.reload)
+            except docker.errors.NotFound:
+                return ExitState(oom_killed=False, exit_code=None)
             state = self.container.attrs["State"]
             if not state.get("Running") or time.monotonic() > deadline:
                 return ExitState(bool(state.get("OOMKilled")), state.get("ExitCode"))

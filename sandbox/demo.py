@@ -11,11 +11,11 @@ from sandbox.settings import SandboxSettings
 
 STEPS: list[tuple[str, str, float]] = [
     ("state persists between calls", "import sympy\nn = 2**61 - 1\nsympy.isprime(n)", 10),
-    ("…so the next cell sees n", "print('factors of n+1:', sympy.factorint(n + 1))\nn.bit_length()", 10),
+    ("…so the next cell sees n", "print(sympy.factorint(n + 1))\nn.bit_length()", 10),
     ("an exception comes back as a trimmed traceback", "def f(x):\n    return 1 / x\n\nf(0)", 10),
     ("an endless loop is killed at its timeout", "while True:\n    pass", 2),
     ("a fresh interpreter takes over after the kill", "'n' in globals()", 10),
-    ("no network inside", "import socket\nsocket.create_connection(('127.0.0.1', 80), timeout=1)", 10),
+    ("no network inside", "import socket\nsorted(n for _, n in socket.if_nameindex())", 10),
 ]
 
 

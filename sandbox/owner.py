@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -45,12 +46,18 @@ def owner_alive(owner: str) -> bool:
 def reap_leftovers(client: docker.DockerClient) -> int:
     """Remove sandbox containers whose owner died; returns how many were removed."""
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        if owner_alive(container.labels.get(OWNER_LABEL, "")):
+    for container in list_sandboxes(client):
+        if owner_alive(container["Labels"].get(OWNER_LABEL, "")):
             continue
         try:
-            container.remove(force=True)
+            client.api.remove_container(container["Id"], force=True)
             removed += 1
         except docker.errors.NotFound:
             continue
     return removed
+
+
+def list_sandboxes(client: docker.DockerClient) -> list[dict[str, Any]]:
+    """Sandbox containers as the list API gives them: no per-container inspect, which would
+    race with containers being removed."""
+    return client.api.containers(all=True, filters={"label": LABEL})

@@ -41,12 +41,13 @@ class SandboxPool:
     def __init__(self, settings: SandboxSettings | None = None) -> None:
         self.settings = settings or SandboxSettings()
         self._client: docker.DockerClient | None = None
-        self._ready: asyncio.Queue[SandboxContainer] = asyncio.Queue()
+        # a failed start is queued as its exception, so a waiter learns why at once
+        self._ready: asyncio.Queue[SandboxContainer | Exception] = asyncio.Queue()
         self._in_use: set[SandboxContainer] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._starting = 0
+        self._slots = asyncio.Semaphore(self.settings.max_sessions)
         self._closed = False
-        self._last_error: BaseException | None = None
         self.reaped = 0
 
     async def __aenter__(self) -> SandboxPool:
@@ -75,7 +76,8 @@ class SandboxPool:
     @property
     def size(self) -> dict[str, int]:
         """Warm, starting and in-use container counts (for metrics and readiness)."""
-        return {"ready": self._ready.qsize(), "starting": self._starting, "in_use": len(self._in_use)}
+        ready, in_use = self._ready.qsize(), len(self._in_use)
+        return {"ready": ready, "starting": self._starting, "in_use": in_use}
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
@@ -86,40 +88,53 @@ class SandboxPool:
             await asyncio.shield(session.close())
 
     async def acquire(self) -> SandboxContainer:
-        """Take a warm container (starting one if the pool keeps none), waiting at most
-        `acquire_timeout`; the pool starts a replacement at once."""
+        """Take a warm container, waiting at most `acquire_timeout` for a free slot (at most
+        `max_sessions` at once) and a started container; a replacement starts at once."""
         if self._closed or self._client is None:
             raise SandboxError("the pool is not open; use `async with SandboxPool(...)`")
-        if self._ready.empty() and self._starting == 0 or self.settings.pool_size == 0:
-            self._spawn()
+        waiting_for = f"one of {self.settings.max_sessions} sessions to end"
         try:
-            container = await asyncio.wait_for(self._ready.get(), self.settings.acquire_timeout)
+            async with asyncio.timeout(self.settings.acquire_timeout):
+                await self._slots.acquire()
+                waiting_for = "a container to start"
+                try:
+                    if self.settings.pool_size == 0 or self._ready.qsize() + self._starting == 0:
+                        self._spawn()
+                    item = await self._ready.get()
+                except BaseException:
+                    self._slots.release()
+                    raise
         except TimeoutError:
-            cause = f"; last start failure: {self._last_error}" if self._last_error else ""
             raise PoolExhausted(
-                f"no sandbox container became free within {self.settings.acquire_timeout:g} s "
-                f"(pool size {self.settings.pool_size}, {len(self._in_use)} in use){cause}; "
-                "raise STARTBOX_SANDBOX_POOL_SIZE or STARTBOX_SANDBOX_ACQUIRE_TIMEOUT"
+                f"no sandbox became free within {self.settings.acquire_timeout:g} s while "
+                f"waiting for {waiting_for}; raise STARTBOX_SANDBOX_MAX_SESSIONS, "
+                "STARTBOX_SANDBOX_POOL_SIZE or STARTBOX_SANDBOX_ACQUIRE_TIMEOUT"
             ) from None
-        self._in_use.add(container)
+        if isinstance(item, Exception):
+            self._slots.release()
+            raise SandboxError(f"a sandbox container failed to start: {item}") from item
+        self._in_use.add(item)
         if self.settings.pool_size:
             self._spawn()
-        return container
+        return item
 
     def release(self, container: SandboxContainer) -> None:
         """Destroy a container that served a session; it is never handed out again."""
-        self._in_use.discard(container)
+        if container in self._in_use:
+            self._in_use.discard(container)
+            self._slots.release()
         self._track(container.destroy())
 
     async def close(self) -> None:
+        """Destroy every container. Starts in flight are awaited, not cancelled: a cancelled
+        start could leave a created container that nobody knows about."""
         self._closed = True
-        for task in list(self._tasks):
-            if not task.done():
-                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         doomed = list(self._in_use)
         while not self._ready.empty():
-            doomed.append(self._ready.get_nowait())
+            item = self._ready.get_nowait()
+            if isinstance(item, SandboxContainer):
+                doomed.append(item)
         self._in_use.clear()
         await asyncio.gather(*(c.destroy() for c in doomed), return_exceptions=True)
 
@@ -132,8 +147,8 @@ class SandboxPool:
         try:
             container = await SandboxContainer.start(self._client, self.settings)
         except Exception as exc:
-            self._last_error = exc
             log.warning("sandbox container failed to start: %s", exc)
+            self._ready.put_nowait(exc)
             return
         finally:
             self._starting -= 1
@@ -198,9 +213,9 @@ class Session:
         self._discard()
         lost = "its state is lost (the next call starts a fresh interpreter)"
         if state.oom_killed:
+            limit = self._pool.settings.memory
             return ExecResult(
-                status=Status.oom,
-                error=f"killed: the memory limit ({self._pool.settings.memory}) was exceeded; {lost}",
+                status=Status.oom, error=f"killed: the memory limit ({limit}) was exceeded; {lost}"
             )
         return ExecResult(
             status=Status.crashed, error=f"the interpreter exited (code {state.exit_code}); {lost}"

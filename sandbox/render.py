@@ -25,5 +25,11 @@ def render_result(console: Console, result: ExecResult) -> None:
     title = f"[{style}]{result.status.value}[/] · {result.duration_ms:.1f} ms"
     if result.truncated:
         title += " · [yellow]truncated[/]"
-    console.print(Panel(Group(*parts) if parts else Text("(no output)", style="dim"), title=title,
-                        title_align="left", border_style=style))
+    console.print(
+        Panel(
+            Group(*parts) if parts else Text("(no output)", style="dim"),
+            title=title,
+            title_align="left",
+            border_style=style,
+        )
+    )

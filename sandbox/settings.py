@@ -15,6 +15,7 @@ class SandboxSettings(BaseSettings):
 
     image: str = Field(f"{IMAGE_REPOSITORY}:{__version__}", description="Sandbox image tag.")
     pool_size: int = Field(2, ge=0, le=64, description="Containers kept warm ahead of demand.")
+    max_sessions: int = Field(16, ge=1, description="Sessions (containers in use) at most at once.")
     acquire_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a free container.")
     start_timeout: float = Field(60.0, gt=0, description="Seconds a container may take to warm up.")
     timeout: float = Field(10.0, gt=0, le=3600, description="Default wall-clock seconds per call.")

@@ -81,7 +81,8 @@ class FdSink:
     """Catches what reaches a real file descriptor (os.write, C extensions, child processes)."""
 
     def __init__(self, fd: int) -> None:
-        self.file = tempfile.TemporaryFile(dir=os.getcwd())
+        # open for the life of the process, so no context manager
+        self.file = tempfile.TemporaryFile(dir=os.getcwd())  # noqa: SIM115
         os.dup2(self.file.fileno(), fd)
 
     def drain(self) -> str:
@@ -94,6 +95,7 @@ class FdSink:
 
 class Kernel:
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.cell = 0
 
@@ -117,6 +119,8 @@ class Kernel:
         except BaseException as exc:  # SystemExit and KeyboardInterrupt belong to the user too
             status, error = "error", format_user_error(exc, filename)
         finally:
+            if os.getpid() != self.pid:
+                os._exit(0)  # a child forked by the user's code must never speak the protocol
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         stdout, t_out = out.text()
         stderr, t_err = err.text()

@@ -1,0 +1,144 @@
+"""The hardening, checked from inside: every probe stays on loopback or reads local state."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from sandbox.pool import SandboxPool, Session
+from sandbox.result import Status
+
+
+async def probe(session: Session, code: str) -> object:
+    result = await session.run(code)
+    assert result.status is Status.ok, result.error
+    assert result.value is not None
+    return json.loads(ast.literal_eval(result.value))
+
+
+async def test_only_loopback_and_no_route(session: Session) -> None:
+    code = (
+        "import json, socket\n"
+        "routes = open('/proc/net/route').read().splitlines()[1:]\n"
+        "json.dumps({'ifaces': sorted(n for _, n in socket.if_nameindex()), 'routes': routes})"
+    )
+    assert await probe(session, code) == {"ifaces": ["lo"], "routes": []}
+
+
+async def test_cannot_reach_a_port_on_the_hosts_loopback(session: Session) -> None:
+    connected: list[bool] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.append(True)
+        writer.close()
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        code = (
+            "import socket\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+            "    r = 'connected'\n"
+            "except OSError as e:\n"
+            "    r = type(e).__name__\n"
+            "r"
+        )
+        result = await session.run(code)
+    assert result.value == "'ConnectionRefusedError'"
+    assert connected == []
+
+
+async def test_root_filesystem_is_read_only_and_workdir_is_writable(session: Session) -> None:
+    code = (
+        "import json, os\n"
+        "def writable(path):\n"
+        "    try:\n"
+        "        open(os.path.join(path, 'probe'), 'w').close()\n"
+        "        return True\n"
+        "    except OSError:\n"
+        "        return False\n"
+        "json.dumps({p: writable(p) for p in ['/', '/etc', '/tmp', '/usr', os.getcwd()]})"
+    )
+    assert await probe(session, code) == {
+        "/": False,
+        "/etc": False,
+        "/tmp": False,
+        "/usr": False,
+        "/work": True,
+    }
+
+
+async def test_runs_unprivileged(session: Session) -> None:
+    code = (
+        "import json, os\n"
+        "caps = dict(l.split(':\\t') for l in open('/proc/self/status').read().splitlines()"
+        " if l.startswith('Cap'))\n"
+        "json.dumps({'uid': os.getuid(), 'eff': caps['CapEff'].strip(),"
+        " 'nnp': open('/proc/self/status').read().count('NoNewPrivs:\\t1')})"
+    )
+    assert await probe(session, code) == {"uid": 65534, "eff": "0000000000000000", "nnp": 1}
+
+
+async def test_host_files_and_environment_are_not_visible(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = tmp_path / "canary"
+    canary.write_text("secret")
+    monkeypatch.setenv("STARTBOX_TEST_CANARY", "secret")
+    code = (
+        "import json, os\n"
+        f"json.dumps({{'canary': os.path.exists({str(canary)!r}),"
+        " 'docker_sock': any(os.path.exists(p) for p in"
+        " ['/var/run/docker.sock', '/run/docker.sock']),"
+        " 'env': sorted(os.environ)})"
+    )
+    seen = await probe(session, code)
+    assert seen["canary"] is False and seen["docker_sock"] is False
+    assert set(seen["env"]) <= {"HOME", "HOSTNAME", "LANG", "PATH", "TMPDIR"}
+
+
+async def test_concurrent_sessions_are_isolated(pool: SandboxPool) -> None:
+    async with pool.session() as a, pool.session() as b:
+        await a.run("secret = 'a'\nopen('note', 'w').write('a')")
+        code = (
+            "import json, os\n"
+            "json.dumps({'var': 'secret' in globals(), 'file': os.path.exists('note'),"
+            " 'procs': sorted(int(p) for p in os.listdir('/proc') if p.isdigit())})"
+        )
+        seen = await probe(b, code)
+    assert seen["var"] is False and seen["file"] is False
+    assert seen["procs"] == [1], "another container's processes are visible"
+
+
+async def test_memory_bomb_is_reported_as_oom(small_pool: SandboxPool) -> None:
+    async with small_pool.session() as session:
+        result = await session.run("blocks = []\nwhile True:\n    blocks.append(b'x' * 10**7)")
+        assert result.status is Status.oom
+        assert result.error is not None and "128m" in result.error
+        assert (await session.run("1 + 1")).value == "2"
+
+
+async def test_fork_bomb_is_contained(small_pool: SandboxPool) -> None:
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+    async with small_pool.session() as session:
+        result = await session.run(bomb, timeout=3)
+        assert result.status is Status.timeout
+        host = await asyncio.create_subprocess_exec("true")  # the host can still fork
+        assert await asyncio.wait_for(host.wait(), 10) == 0
+        counted = await session.run(
+            "import os\nn = 0\n"
+            "try:\n"
+            "    for _ in range(200):\n"
+            "        if os.fork() == 0:\n"
+            "            import time; time.sleep(30); os._exit(0)\n"
+            "        n += 1\n"
+            "except OSError:\n"
+            "    pass\n"
+            "n"
+        )
+        assert counted.value is not None and int(counted.value) < 64
