@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import subprocess
+import sys
 from pathlib import Path
 
-STARTBOX = shutil.which("startbox") or "startbox"
+STARTBOX = str(Path(sys.executable).with_name("startbox"))  # the venv's own command
 
 
 def startbox(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([STARTBOX, *args], input=stdin, capture_output=True, timeout=120)
+    env = {**os.environ, "COLUMNS": "300"}  # keep Rich from wrapping messages mid-phrase
+    return subprocess.run([STARTBOX, *args], input=stdin, capture_output=True, env=env, timeout=120)
 
 
 def test_exec_code_as_json() -> None:
