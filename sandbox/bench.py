@@ -49,9 +49,10 @@ def machine_description() -> str:
     )
     mem = next((line.split()[1] for line in _read("/proc/meminfo") if "MemTotal" in line), "0")
     engine = docker.from_env().version().get("Version", "?")
+    system = f"{platform.system()} {platform.release()}"
     return (
-        f"{cpu}, {os.cpu_count()} cores, {int(mem) / 2**20:.0f} GiB, "
-        f"{platform.system()} {platform.release()}, Docker {engine}, Python {platform.python_version()}"
+        f"{cpu}, {os.cpu_count()} cores, {int(mem) / 2**20:.0f} GiB, {system}, "
+        f"Docker {engine}, Python {platform.python_version()}"
     )
 
 
@@ -100,18 +101,18 @@ async def run_bench(settings: SandboxSettings, *, calls: int, console: Console) 
         acquire_ms, sympy_ms = [], []
         with console.status("acquire from the warm pool, first sympy call per fresh session"):
             for _ in range(10):
-                await _wait_warm(pool, settings.pool_size)
+                await pool.warm()
                 started = time.perf_counter()
                 container = await pool.acquire()
                 acquire_ms.append((time.perf_counter() - started) * 1000)
                 pool.release(container)
-                await _wait_warm(pool, settings.pool_size)
+                await pool.warm()
                 async with pool.session() as session:
                     sympy_ms += await timed(lambda: session.run(SYMPY), 1)
         figures.append(figure("acquire a session from the warm pool", acquire_ms, "p50 ≤ 10 ms"))
         figures.append(figure("first sympy.isprime in a fresh session", sympy_ms, "< 20 ms"))
         with console.status("throughput over 4 concurrent sessions"):
-            await _wait_warm(pool, settings.pool_size)
+            await pool.warm()
             rate = await _throughput(pool, sessions=4, seconds=3.0)
     with console.status("docker run per call"):
         figures.append(
@@ -122,12 +123,6 @@ async def run_bench(settings: SandboxSettings, *, calls: int, console: Console) 
     return BenchReport(
         machine=machine_description(), figures=figures, execs_per_second_4_sessions=rate
     )
-
-
-async def _wait_warm(pool: SandboxPool, want: int, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while pool.size["ready"] < want and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
 
 
 async def _throughput(pool: SandboxPool, *, sessions: int, seconds: float) -> float:

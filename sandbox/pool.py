@@ -46,6 +46,7 @@ class SandboxPool:
         self._in_use: set[SandboxContainer] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._starting = 0
+        self._started = asyncio.Event()  # set whenever a container joins the warm queue
         self._slots = asyncio.Semaphore(self.settings.max_sessions)
         self._closed = False
         self.reaped = 0
@@ -78,6 +79,13 @@ class SandboxPool:
         """Warm, starting and in-use container counts (for metrics and readiness)."""
         ready, in_use = self._ready.qsize(), len(self._in_use)
         return {"ready": ready, "starting": self._starting, "in_use": in_use}
+
+    async def warm(self, timeout: float = 60.0) -> None:
+        """Wait until the warm queue is full again (benchmarks and readiness checks)."""
+        async with asyncio.timeout(timeout):
+            while self._ready.qsize() < self.settings.pool_size:
+                self._started.clear()
+                await self._started.wait()
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[Session]:
@@ -156,6 +164,7 @@ class SandboxPool:
             await container.destroy()
         else:
             self._ready.put_nowait(container)
+            self._started.set()
 
     def _track(self, coro: object) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
