@@ -1,0 +1,262 @@
+"""`startbox model bench`: what the model host costs and what prefix caching saves.
+
+Throughput: N concurrent streams of `max_tokens` each (ignore_eos, so every stream generates the
+same number of tokens), through our client and through the plain `openai` client side by side.
+Continuation: a long prompt ends in a code block; the follow-up request adds the tool output.
+With prefix caching the follow-up reuses the prefix's KV blocks; without, a fresh vLLM
+`cache_salt` per request makes it recompute them. Only the time to first token differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+
+import httpx
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from model_host.client import CompletionClient, server_root
+from model_host.metrics import PREFIX_CACHE_HITS, read_metrics
+from model_host.profiles import Sampling
+from model_host.template import ChatTemplate
+
+SAMPLING = Sampling(temperature=0.0, top_p=1.0, top_k=-1)
+QUESTION = "How many positive integers below 10^{n} are divisible by 7 but not by 11?"
+PROGRAM = """count = sum(1 for k in range(1, 10**{n}) if k % 7 == 0 and k % 11 != 0)
+print(count)
+"""
+
+
+class ThroughputRow(BaseModel):
+    client: str
+    concurrency: int
+    requests: int
+    completion_tokens: int
+    wall_s: float
+    tokens_per_s: float
+    ttft_median_s: float
+
+
+class ContinuationRow(BaseModel):
+    prefix_caching: bool
+    runs: int
+    prompt_tokens: int
+    ttft_median_s: float
+    ttft_min_s: float
+    cached_tokens_per_run: float | None  # from vLLM's /metrics; None if the server has none
+
+
+class BenchReport(BaseModel):
+    base_url: str
+    model: str
+    max_tokens: int
+    throughput: list[ThroughputRow]
+    continuation: list[ContinuationRow]
+
+
+async def run_bench(
+    base_url: str,
+    model: str,
+    template: ChatTemplate,
+    *,
+    concurrency: list[int],
+    max_tokens: int,
+    repeats: int,
+    console: Console,
+) -> BenchReport:
+    prompt = template.render(
+        [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
+    )
+    rows: list[ThroughputRow] = []
+    async with CompletionClient(base_url, model, timeout=600) as client:
+        await client.complete(prompt, max_tokens=4, stop=[], sampling=SAMPLING)  # warm up
+        for level in concurrency:
+            for name, run in (("startbox", _ours), ("openai", _openai)):
+                console.print(f"throughput: {name} client, concurrency {level}")
+                rows.append(await run(client, base_url, model, prompt, level, max_tokens))
+        continuation = [
+            await _continuation(client, base_url, template, cached, repeats, console)
+            for cached in (True, False)
+        ]
+    return BenchReport(
+        base_url=base_url,
+        model=model,
+        max_tokens=max_tokens,
+        throughput=rows,
+        continuation=continuation,
+    )
+
+
+async def _ours(
+    client: CompletionClient, base_url: str, model: str, prompt: str, level: int, max_tokens: int
+) -> ThroughputRow:
+    async def one() -> tuple[int, float]:
+        done = await client.complete(
+            prompt, max_tokens=max_tokens, stop=[], sampling=SAMPLING,
+            extra={"ignore_eos": True},
+        )  # fmt: skip
+        return done.completion_tokens, done.first_token_s or 0.0
+
+    started = time.monotonic()
+    results = await asyncio.gather(*(one() for _ in range(level)))
+    return _row("startbox", level, results, time.monotonic() - started)
+
+
+async def _openai(
+    client: CompletionClient, base_url: str, model: str, prompt: str, level: int, max_tokens: int
+) -> ThroughputRow:
+    from openai import AsyncOpenAI
+
+    api = AsyncOpenAI(base_url=f"{server_root(base_url)}/v1", api_key="unused", timeout=600)
+
+    async def one() -> tuple[int, float]:
+        started = time.monotonic()
+        first: float | None = None
+        tokens = 0
+        stream = await api.completions.create(
+            model=model, prompt=prompt, max_tokens=max_tokens, stream=True,
+            temperature=SAMPLING.temperature, top_p=SAMPLING.top_p,
+            stream_options={"include_usage": True},
+            extra_body={"ignore_eos": True, "add_special_tokens": False},
+        )  # fmt: skip
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].text and first is None:
+                first = time.monotonic() - started
+            if chunk.usage:
+                tokens = chunk.usage.completion_tokens
+        return tokens, first or 0.0
+
+    try:
+        started = time.monotonic()
+        results = await asyncio.gather(*(one() for _ in range(level)))
+        return _row("openai", level, results, time.monotonic() - started)
+    finally:
+        await api.close()
+
+
+def _row(client: str, level: int, results: list[tuple[int, float]], wall: float) -> ThroughputRow:
+    tokens = sum(count for count, _ in results)
+    return ThroughputRow(
+        client=client,
+        concurrency=level,
+        requests=len(results),
+        completion_tokens=tokens,
+        wall_s=round(wall, 3),
+        tokens_per_s=round(tokens / wall, 2),
+        ttft_median_s=round(statistics.median(first for _, first in results), 3),
+    )
+
+
+def continuation_prompts(template: ChatTemplate, n: int) -> tuple[str, str]:
+    """A long prompt ending in a closed code block, and the same plus the tool output.
+
+    `n` makes each pair unique, so no run is served from an earlier run's cache.
+    """
+    reasoning = " ".join(
+        f"Step {i}: multiples of 7 below 10^{n} number floor((10^{n}-1)/7), and those also "
+        f"divisible by 11 are multiples of 77, so I subtract floor((10^{n}-1)/77)."
+        for i in range(40)
+    )
+    prefix = (
+        template.render([{"role": "user", "content": QUESTION.format(n=n)}])
+        + reasoning
+        + "\nWait, maybe using Python here is a good idea.\n```python\n"
+        + PROGRAM.format(n=n)
+        + "```"
+    )
+    return prefix, prefix + "\n```output\n" + str(n * 1234567) + "\n```\n"
+
+
+async def _continuation(
+    client: CompletionClient,
+    base_url: str,
+    template: ChatTemplate,
+    cached: bool,
+    repeats: int,
+    console: Console,
+) -> ContinuationRow:
+    console.print(f"continuation after a tool output, prefix caching {'on' if cached else 'off'}")
+    firsts: list[float] = []
+    prompt_tokens = 0
+    async with httpx.AsyncClient(base_url=server_root(base_url), timeout=30) as http:
+        before = await read_metrics(http)
+        for run in range(repeats):
+            prefix, follow_up = continuation_prompts(template, 1000 * int(cached) + run + 3)
+            salt = {} if cached else {"cache_salt": uuid.uuid4().hex}
+            # the first request computes the prefix (the code block the model just wrote)
+            await client.complete(prefix, max_tokens=1, stop=[], sampling=SAMPLING, extra=salt)
+            fresh = {} if cached else {"cache_salt": uuid.uuid4().hex}
+            done = await client.complete(
+                follow_up, max_tokens=8, stop=[], sampling=SAMPLING, extra=fresh
+            )
+            firsts.append(done.first_token_s or done.total_s)
+            prompt_tokens = done.prompt_tokens
+        after = await read_metrics(http)
+    hits = _delta(before, after, PREFIX_CACHE_HITS)
+    return ContinuationRow(
+        prefix_caching=cached,
+        runs=repeats,
+        prompt_tokens=prompt_tokens,
+        ttft_median_s=round(statistics.median(firsts), 3),
+        ttft_min_s=round(min(firsts), 3),
+        cached_tokens_per_run=None if hits is None else round(hits / repeats, 1),
+    )
+
+
+def _delta(before: dict[str, float], after: dict[str, float], name: str) -> float | None:
+    if name not in after:
+        return None
+    return after[name] - before.get(name, 0.0)
+
+
+def render(console: Console, report: BenchReport) -> None:
+    table = Table(title=f"generation, {report.max_tokens} tokens per request ({report.model})")
+    for column in ("client", "concurrency", "tokens", "wall s", "tokens/s", "TTFT median s"):
+        table.add_column(column, justify="right")
+    for row in report.throughput:
+        table.add_row(
+            row.client, str(row.concurrency), str(row.completion_tokens), f"{row.wall_s:.2f}",
+            f"{row.tokens_per_s:.1f}", f"{row.ttft_median_s:.3f}",
+        )  # fmt: skip
+    console.print(table)
+    table = Table(title="continuation after a tool output (time to first token)")
+    for column in ("prefix caching", "runs", "prompt tokens", "TTFT median s", "TTFT min s",
+                   "cached tokens/run"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for row in report.continuation:
+        cached = "n/a" if row.cached_tokens_per_run is None else f"{row.cached_tokens_per_run:.0f}"
+        table.add_row(
+            "on" if row.prefix_caching else "off", str(row.runs), str(row.prompt_tokens),
+            f"{row.ttft_median_s:.3f}", f"{row.ttft_min_s:.3f}", cached,
+        )  # fmt: skip
+    console.print(table)
+
+
+def as_markdown(report: BenchReport) -> str:
+    """The tables as Markdown, for docs/benchmarks.md."""
+    lines = [
+        "| client | concurrency | tokens | wall s | tokens/s | TTFT median s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r.client} | {r.concurrency} | {r.completion_tokens} | {r.wall_s:.2f} | "
+        f"{r.tokens_per_s:.1f} | {r.ttft_median_s:.3f} |"
+        for r in report.throughput
+    ]
+    lines += [
+        "",
+        "| prefix caching | runs | prompt tokens | TTFT median s | TTFT min s "
+        "| cached tokens/run |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {'on' if r.prefix_caching else 'off'} | {r.runs} | {r.prompt_tokens} | "
+        f"{r.ttft_median_s:.3f} | {r.ttft_min_s:.3f} | "
+        f"{'n/a' if r.cached_tokens_per_run is None else f'{r.cached_tokens_per_run:.0f}'} |"
+        for r in report.continuation
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,142 @@
+"""Model-family profiles: what the agent must know about a family's text conventions.
+
+The agent renders prompts itself and talks raw `/v1/completions`, so markers, fences, the hint
+library, the thinking-budget text and the recommended sampling live here, one profile per family.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class Sampling(BaseModel):
+    """Sent with every request; top_k and min_p are extras that vLLM, SGLang and llama.cpp know."""
+
+    temperature: float = Field(0.6, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    top_k: int = Field(-1, ge=-1, description="-1 disables top-k.")
+    min_p: float | None = Field(None, ge=0, le=1)
+    presence_penalty: float | None = None
+    repetition_penalty: float | None = Field(None, gt=0)
+
+    def request_fields(self) -> dict[str, float | int]:
+        """The fields for a completions request body; unset extras are left to the server."""
+        return self.model_dump(exclude_none=True)
+
+
+# START's Hint-infer: inserted where the model would stop or conclude, each followed by the code
+# fence so that the model continues by writing Python. The first is the paper's own example.
+START_HINTS = [
+    "Wait, maybe using Python here is a good idea.",
+    "Wait, I can use Python to check if my approach is correct and refine it, if necessary.",
+    "Alternatively, maybe using Python here is a good idea.",
+    "Wait, let me verify the calculations with Python before going on.",
+    "Hmm, maybe I should write some Python code to double-check this result.",
+    "Wait, I should test this with Python on a few small cases first.",
+]
+
+_EARLY_STOP = (
+    "\n\nConsidering the limited time by the user, I have to give the solution based on the "
+    "thinking directly now.\n"
+)
+
+
+class ModelProfile(BaseModel):
+    name: str
+    think_start: str | None
+    think_end: str | None
+    code_start: str = "```python\n"
+    code_end: str = "```"
+    output_start: str = "```output\n"
+    output_end: str = "```\n"
+    hints: list[str] = Field(default_factory=lambda: list(START_HINTS))
+    early_stop_text: str = Field(
+        description="Appended when the thinking budget is spent: ends thinking, asks to answer."
+    )
+    sampling: Sampling
+    reasoning_parser: str | None = Field(
+        None, description="vLLM --reasoning-parser for this family (only used when asked)."
+    )
+
+    @property
+    def thinks(self) -> bool:
+        return self.think_end is not None
+
+    def hint_text(self, index: int) -> str:
+        """Hint `index` (cycling through the library) plus the opening code fence."""
+        return f"{self.hints[index % len(self.hints)]}\n{self.code_start}"
+
+    def output_block(self, output: str) -> str:
+        """How a tool output is shown to the model, right after its closed code block."""
+        body = output if output.endswith("\n") or not output else output + "\n"
+        return f"\n{self.output_start}{body}{self.output_end}"
+
+
+PROFILES: dict[str, ModelProfile] = {
+    "qwen3": ModelProfile(
+        name="qwen3",
+        think_start="<think>",
+        think_end="</think>",
+        early_stop_text=_EARLY_STOP + "</think>\n\n",
+        sampling=Sampling(temperature=0.6, top_p=0.95, top_k=20, min_p=0.0),
+        reasoning_parser="qwen3",
+    ),
+    "qwq": ModelProfile(
+        name="qwq",
+        think_start="<think>",
+        think_end="</think>",
+        early_stop_text=_EARLY_STOP + "</think>\n\n",
+        sampling=Sampling(temperature=0.6, top_p=0.95, top_k=40, min_p=0.0),
+        reasoning_parser="deepseek_r1",
+    ),
+    "chatml": ModelProfile(
+        name="chatml",
+        think_start=None,
+        think_end=None,
+        early_stop_text=_EARLY_STOP + "\n",
+        sampling=Sampling(temperature=0.2, top_p=0.9, top_k=-1),
+    ),
+}
+ALIASES = {"deepseek-r1": "qwq", "deepseek_r1": "qwq", "smollm2": "chatml", "qwen2.5": "chatml"}
+
+
+def get_profile(name: str) -> ModelProfile:
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in PROFILES:
+        known = ", ".join([*PROFILES, *ALIASES])
+        raise ValueError(f"unknown model profile {name!r}; pick one of: {known}")
+    return PROFILES[key].model_copy(deep=True)
+
+
+def detect_profile(model_dir_or_id: str) -> ModelProfile:
+    """Pick the family from the model's config and chat template, else from its name."""
+    path = Path(model_dir_or_id).expanduser()
+    model_type = ""
+    template = ""
+    if path.is_dir():
+        config = path / "config.json"
+        if config.is_file():
+            model_type = str(json.loads(config.read_text()).get("model_type", ""))
+        template = _chat_template_text(path)
+    name = (path.name if path.is_dir() else model_dir_or_id).lower()
+    if model_type.startswith("qwen3") or "qwen3" in name:
+        return get_profile("qwen3")
+    if "qwq" in name or ("deepseek" in name and "r1" in name):
+        return get_profile("qwq")
+    if "<think>" in template:  # an unknown thinking model: R1-style markers are the common case
+        return get_profile("qwq")
+    return get_profile("chatml")
+
+
+def _chat_template_text(model_dir: Path) -> str:
+    jinja = model_dir / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text()
+    config = model_dir / "tokenizer_config.json"
+    if config.is_file():
+        template = json.loads(config.read_text()).get("chat_template") or ""
+        return template if isinstance(template, str) else json.dumps(template)
+    return ""

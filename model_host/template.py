@@ -1,0 +1,56 @@
+"""The model's own chat template, rendered locally so prompts can be continued token-exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+
+class ChatTemplate:
+    """Renders messages with the tokenizer's chat template and counts tokens with it."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def load(cls, model_dir: str) -> ChatTemplate:
+        """From a model directory (or a hub id already in the local cache); never downloads."""
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        path = Path(model_dir).expanduser()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(
+                str(path) if path.is_dir() else model_dir, local_files_only=True
+            )
+        except OSError as exc:
+            raise ValueError(
+                f"no tokenizer found for {model_dir!r}: point it at a model directory "
+                "(`startbox model prepare` prints the embedded one's)"
+            ) from exc
+        if not tokenizer.chat_template:
+            raise ValueError(f"{model_dir} has a tokenizer but no chat template")
+        return cls(tokenizer)
+
+    def render(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        add_generation_prompt: bool = True,
+        **template_kwargs: Any,
+    ) -> str:
+        """The prompt text; extra kwargs reach the template (e.g. enable_thinking for Qwen3)."""
+        text = self.tokenizer.apply_chat_template(
+            messages,
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
+            **template_kwargs,
+        )
+        return str(text)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
