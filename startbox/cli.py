@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from model_host.cli import app as model_app
 from sandbox.cli import app as sandbox_app
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(model_app, name="model")
 
 
 @app.command()
