@@ -8,7 +8,7 @@ import pytest
 
 from model_host.client import Completion, CompletionClient, Delta, ModelUnavailable
 from model_host.profiles import Sampling
-from tests.model_host.scripted_server import Reply, ScriptedServer
+from tests.scripted_server import Reply, ScriptedServer
 
 SAMPLING = Sampling(temperature=0.0, top_p=1.0)
 

@@ -1,13 +1,16 @@
-"""A scripted OpenAI-compatible server on loopback: makes odd server behaviour reproducible.
+"""A scripted OpenAI-compatible server on loopback: a test fixture, never the product default.
 
-Used only for what a real vLLM never does (ignoring stop strings, omitting usage, failing with a
-503, dropping the connection mid-stream); everything else is tested against real vLLM.
+Two uses. Odd server behaviour made reproducible (ignoring stop strings, omitting usage, a 503,
+a dropped connection) for the client's tests. And deterministic model turns for the agent's
+routing tests: `Reply(text=...)` is cut at the request's stop strings and `max_tokens` the way
+vLLM cuts it (one whitespace-delimited word per token), with `stop_reason` and usage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,36 @@ class Reply:
     extra_final: dict[str, Any] = field(default_factory=dict)  # e.g. {"stop_reason": "x"}
     usage: dict[str, int] | None = None
     drop_after: int | None = None  # close the connection after this many pieces
+    text: str | None = None  # a model turn, cut like vLLM would (see `as_vllm`)
+    die: bool = False  # with drop_after: the server stops listening too, as if killed
+
+    def as_vllm(self, request: dict[str, Any]) -> Reply:
+        """The turn cut at the first stop string or at max_tokens, whichever comes first."""
+        assert self.text is not None
+        stops, limit = request.get("stop") or [], int(request.get("max_tokens") or 1 << 30)
+        hits = [(i, stop) for stop in stops if (i := self.text.find(stop)) >= 0]
+        end, fired = min(hits) if hits else (len(self.text), None)
+        pieces = WORD.findall(self.text[:end])
+        finish = "stop"  # at a stop string, or EOS where the turn ends
+        if len(pieces) > limit:
+            pieces, finish, fired = pieces[:limit], "length", None
+        tokens = len(WORD.findall(request.get("prompt", "")))
+        usage = {
+            "prompt_tokens": tokens,
+            "completion_tokens": len(pieces),
+            "total_tokens": tokens + len(pieces),
+        }
+        return Reply(
+            pieces=pieces,
+            finish_reason=finish,
+            extra_final={"stop_reason": fired},
+            usage=usage,
+            drop_after=self.drop_after,
+            die=self.die,
+        )
+
+
+WORD = re.compile(r"\s*\S+|\s+")
 
 
 class ScriptedServer:
@@ -52,25 +85,27 @@ class ScriptedServer:
                     length = int(line.split(":", 1)[1])
             body = json.loads(await reader.readexactly(length)) if length else {}
             self.requests.append(body)
+            if head.startswith(b"GET /v1/models"):
+                await self._json(writer, 200, {"data": [{"id": "scripted", "object": "model"}]})
+                return
             reply = self.replies.pop(0) if self.replies else Reply(status=500)
+            if reply.text is not None:
+                reply = reply.as_vllm(body)
             await self._reply(writer, reply)
         finally:
             writer.close()
 
     async def _reply(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
         if reply.status != 200:
-            payload = json.dumps({"error": {"message": "scripted failure"}}).encode()
-            writer.write(
-                f"HTTP/1.1 {reply.status} Error\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload
-            )
-            await writer.drain()
+            await self._json(writer, reply.status, {"error": {"message": "scripted failure"}})
             return
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
         )
         for index, piece in enumerate(reply.pieces):
             if reply.drop_after is not None and index >= reply.drop_after:
+                if reply.die and self._server is not None:
+                    self._server.close()  # nothing listens any more: connections are refused
                 writer.transport.abort()
                 return
             await self._event(writer, {"choices": [{"index": 0, "text": piece}]})
@@ -79,6 +114,16 @@ class ScriptedServer:
         if reply.usage is not None:
             await self._event(writer, {"choices": [], "usage": reply.usage})
         writer.write(b"data: [DONE]\n\n")
+        await writer.drain()
+
+    @staticmethod
+    async def _json(writer: asyncio.StreamWriter, status: int, data: dict[str, Any]) -> None:
+        payload = json.dumps(data).encode()
+        writer.write(
+            f"HTTP/1.1 {status} Scripted\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+            + payload
+        )
         await writer.drain()
 
     @staticmethod
