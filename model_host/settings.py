@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED_MODEL = "smollm2-135m"
@@ -14,7 +14,9 @@ Device = Literal["auto", "gpu", "cpu"]
 
 
 class ModelSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STARTBOX_MODEL_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="STARTBOX_MODEL_", extra="forbid", populate_by_name=True
+    )
 
     base_url: str | None = Field(
         None,
@@ -54,7 +56,7 @@ class ModelSettings(BaseSettings):
     retries: int = Field(3, ge=0, description="Retries on connection errors and 5xx replies.")
     home: Path = Field(
         Path.home() / ".cache" / "startbox",
-        validation_alias=AliasChoices("STARTBOX_HOME", "home"),
+        validation_alias="STARTBOX_HOME",  # the plain name would also match $HOME
         description="Data directory shared by all of startbox (STARTBOX_HOME).",
     )
 

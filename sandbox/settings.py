@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sandbox import IMAGE_REPOSITORY, __version__
 
 
 class SandboxSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STARTBOX_SANDBOX_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="STARTBOX_SANDBOX_", extra="forbid", populate_by_name=True
+    )
 
     image: str = Field(f"{IMAGE_REPOSITORY}:{__version__}", description="Sandbox image tag.")
     pool_size: int = Field(2, ge=0, le=64, description="Containers kept warm ahead of demand.")
@@ -29,6 +31,6 @@ class SandboxSettings(BaseSettings):
     user: str = Field("65534:65534", description="Non-root uid:gid the code runs as.")
     home: Path = Field(
         Path.home() / ".cache" / "startbox",
-        validation_alias=AliasChoices("STARTBOX_HOME", "home"),
+        validation_alias="STARTBOX_HOME",  # the plain name would also match $HOME
         description="Data directory shared by all of startbox (STARTBOX_HOME).",
     )
