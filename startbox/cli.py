@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from agent.cli import app as agent_app
+from agent.cli import solve
 from model_host.cli import app as model_app
 from sandbox.cli import app as sandbox_app
 
@@ -19,6 +21,8 @@ app = typer.Typer(
 )
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(model_app, name="model")
+app.add_typer(agent_app, name="agent")
+app.command()(solve)
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""The START loop: reasoning and sandboxed code execution alternating inside one answer."""

@@ -1,0 +1,108 @@
+"""`startbox solve` and `startbox agent ...`: the START loop from the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help` is fast
+    from agent.events import Event
+    from agent.settings import AgentSettings, RunOptions
+    from model_host.settings import ModelSettings
+
+app = typer.Typer(help="The START reasoning loop.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def solve(
+    question: str = typer.Argument(..., help="The problem; - reads it from stdin."),
+    model: str = typer.Option(None, envvar="STARTBOX_MODEL_MODEL", help="Model dir or hub id."),
+    base_url: str = typer.Option(
+        None,
+        envvar="STARTBOX_MODEL_BASE_URL",
+        help="An OpenAI-compatible server; default: the embedded vLLM (started if needed).",
+    ),
+    thinking_budget: int = typer.Option(None, envvar="STARTBOX_AGENT_THINKING_BUDGET"),
+    answer_budget: int = typer.Option(None, envvar="STARTBOX_AGENT_ANSWER_BUDGET"),
+    max_tool_calls: int = typer.Option(None, envvar="STARTBOX_AGENT_MAX_TOOL_CALLS"),
+    min_tool_calls: int = typer.Option(None, envvar="STARTBOX_AGENT_MIN_TOOL_CALLS"),
+    hint_rounds: int = typer.Option(None, envvar="STARTBOX_AGENT_HINT_ROUNDS"),
+    seed: int = typer.Option(None, envvar="STARTBOX_AGENT_SEED"),
+    timeout: float = typer.Option(None, envvar="STARTBOX_AGENT_TIMEOUT", help="Seconds per run."),
+    kind: str = typer.Option(None, envvar="STARTBOX_AGENT_KIND", help="math or code."),
+    as_json: bool = typer.Option(False, "--json", help="Write events as JSON lines to stdout."),
+) -> None:
+    """Solve one problem, showing the trace live.
+
+    Example: startbox solve "What is the sum of the primes below 100?" --max-tool-calls 3
+    """
+    from pydantic import ValidationError
+
+    from agent.settings import AgentSettings
+    from model_host.settings import ModelSettings
+
+    if question == "-":
+        question = sys.stdin.read()
+    try:
+        settings = AgentSettings()
+        options = settings.run_options(
+            thinking_budget=thinking_budget,
+            answer_budget=answer_budget,
+            max_tool_calls=max_tool_calls,
+            min_tool_calls=min_tool_calls,
+            hint_rounds=hint_rounds,
+            seed=seed,
+            timeout=timeout,
+            kind=kind,
+        )
+        overrides = {"model": model, "base_url": base_url}
+        model_settings = ModelSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    code = asyncio.run(_solve(question, settings, model_settings, options, as_json))
+    raise typer.Exit(code)
+
+
+async def _solve(
+    question: str,
+    settings: AgentSettings,
+    model_settings: ModelSettings,
+    options: RunOptions,
+    as_json: bool,
+) -> int:
+    from agent.events import RunFinished
+    from agent.render import TraceRenderer
+    from agent.service import Agent, QuestionError
+    from model_host.client import ModelUnavailable
+    from sandbox.image import ImageError
+    from sandbox.pool import SandboxError
+
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            with console.status("starting the agent") as status:
+                agent = await stack.enter_async_context(
+                    Agent(settings, model_settings, progress=status.update)
+                )
+        except (ModelUnavailable, SandboxError, ImageError, ValueError) as exc:
+            console.print(f"[red]error:[/] {exc}")
+            return 2
+        finished: Event | None = None
+        try:
+            if as_json:
+                async for finished in agent.solve(question, options):
+                    sys.stdout.write(finished.model_dump_json() + "\n")
+                    sys.stdout.flush()
+            else:
+                budgets = (options.thinking_budget, options.answer_budget)
+                with TraceRenderer(Console(), *budgets) as renderer:
+                    async for finished in agent.solve(question, options):
+                        renderer.feed(finished)
+        except QuestionError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            return 2
+    return 0 if isinstance(finished, RunFinished) and finished.status == "ok" else 1

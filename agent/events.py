@@ -1,0 +1,113 @@
+"""Typed trace events: one JSON object per step, the same for the CLI, SSE, UI, store and batch.
+
+Each event carries the run id and a sequence number, so a client can resume a stream after
+the last event it saw.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+Phase = Literal["thinking", "answer"]
+RunStatus = Literal["running", "ok", "error", "cancelled"]
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0  # the last call's prompt: what the context held at the end
+    completion_tokens: int = 0
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+    model_calls: int = 0
+    tool_calls: int = 0
+    hints: int = 0
+
+
+class _Event(BaseModel):
+    run_id: str = ""
+    seq: int = 0
+    ts: float = Field(default_factory=time.time)
+
+
+class RunStarted(_Event):
+    type: Literal["run_started"] = "run_started"
+    question: str
+    options: dict[str, Any]
+    model: str
+    profile: str
+
+
+class ThinkingDelta(_Event):
+    type: Literal["thinking_delta"] = "thinking_delta"
+    text: str
+    phase: Phase
+
+
+class Hint(_Event):
+    type: Literal["hint"] = "hint"
+    text: str
+    reason: str
+
+
+class Code(_Event):
+    type: Literal["code"] = "code"
+    index: int
+    code: str
+
+
+class Execution(_Event):
+    type: Literal["execution"] = "execution"
+    index: int
+    status: str
+    stdout: str = ""
+    stderr: str = ""
+    value: str | None = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    truncated: bool = False
+    output: str = Field(description="The text shown to the model in the output fence.")
+
+
+class BudgetExhausted(_Event):
+    type: Literal["budget_exhausted"] = "budget_exhausted"
+    budget: int
+    used: int
+
+
+class Answer(_Event):
+    type: Literal["answer"] = "answer"
+    text: str = Field(description="The answer section (after the thinking).")
+    answer: str | None = Field(description="\\boxed{} content, or the final program for code.")
+    extracted: bool = Field(description="False when no \\boxed{} / code block was found.")
+    stop_cause: str = Field(description="eos, budget, context, tool_limit ...")
+
+
+class RunFinished(_Event):
+    type: Literal["run_finished"] = "run_finished"
+    status: RunStatus
+    answer: str | None = None
+    usage: Usage
+    timings_ms: dict[str, float]
+
+
+class Error(_Event):
+    type: Literal["error"] = "error"
+    message: str
+    where: str
+
+
+Event = Annotated[
+    RunStarted
+    | ThinkingDelta
+    | Hint
+    | Code
+    | Execution
+    | BudgetExhausted
+    | Answer
+    | RunFinished
+    | Error,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -1,0 +1,285 @@
+"""The START loop's nodes. Each returns a state update that names the next route.
+
+generate  -> one continuing model call; decides whether code closed, thinking ended, the model
+             stopped, or a budget ran out
+execute   -> runs the closed code block in the run's sandbox session, appends the output fence
+hint      -> Hint-infer: appends a hint that ends in an open code fence
+force_answer -> the thinking budget is spent: appends the early-stop text
+finalize  -> extracts the answer
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agent.answer import fallback, last_boxed, last_python_block
+from agent.events import (
+    Answer,
+    BudgetExhausted,
+    Code,
+    Execution,
+    Hint,
+    ThinkingDelta,
+)
+from agent.state import AgentState, RunContext
+from model_host.client import Completion
+from model_host.profiles import ModelProfile
+from sandbox.result import ExecResult
+
+HINT_WORD = re.compile(r"(?<![A-Za-z])(Wait|Alternatively)\b")
+HOLD_BACK = len("Alternatively")
+
+Node = Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]
+
+
+def timed(name: str) -> Callable[[Node], Node]:
+    """Adds the node's wall time to `timings_ms[name]` in the update it returns."""
+
+    def wrap(node: Node) -> Node:
+        @wraps(node)
+        async def run(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+            started = time.perf_counter()
+            update = await node(state, runtime)
+            timings = dict(update.get("timings_ms", state["timings_ms"]))
+            timings[name] = timings.get(name, 0.0) + (time.perf_counter() - started) * 1000
+            return {**update, "timings_ms": timings}
+
+        return run
+
+    return wrap
+
+
+def close_fence(profile: ModelProfile) -> str:
+    """The stop string that ends a code block: its closing fence on a line of its own."""
+    return f"\n{profile.code_end}\n"
+
+
+def open_code(transcript: str, profile: ModelProfile) -> str | None:
+    """The code of a python block that was opened and not yet closed, else None."""
+    start = transcript.rfind(profile.code_start)
+    if start < 0:
+        return None
+    body = transcript[start + len(profile.code_start) :]
+    return None if f"\n{profile.code_end}" in body else body
+
+
+def wants_hint(state: AgentState, ctx: RunContext) -> bool:
+    """Hint-infer policy: more tool use is wanted and hints are left to spend."""
+    options = ctx.options
+    if state["tool_calls"] >= options.max_tool_calls:
+        return False
+    if state["hints"] >= options.hint_rounds + options.min_tool_calls:
+        return False
+    return state["tool_calls"] < options.min_tool_calls or state["hints"] < options.hint_rounds
+
+
+@timed("generate")
+async def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx, write = runtime.context, runtime.stream_writer
+    profile, options = ctx.profile, ctx.options
+    phase = state["phase"]
+    thinking = phase == "thinking"
+    used = state["thinking_tokens"] if thinking else state["answer_tokens"]
+    budget = options.thinking_budget if thinking else options.answer_budget
+    prompt = ctx.prompt + state["transcript"]
+    prompt_tokens = ctx.count_tokens(prompt)
+    room = ctx.context_length - ctx.context_margin - prompt_tokens
+    if room <= 0:
+        return {"route": "finalize", "reason": "context", "prompt_tokens": prompt_tokens}
+    if budget - used <= 0:
+        return {"route": "force_answer" if thinking else "finalize", "reason": "budget"}
+    stop = [close_fence(profile)]
+    if thinking and profile.think_end:
+        stop.append(profile.think_end)
+    word_hints = thinking and options.hint_word_probability > 0 and wants_hint(state, ctx)
+
+    text, shown, scanned, cut = "", 0, 0, False
+    completion: Completion | None = None
+    model_started = time.perf_counter()
+    stream = ctx.client.stream(
+        prompt,
+        max_tokens=min(ctx.round_tokens, budget - used, room),
+        stop=stop,
+        sampling=profile.sampling,
+        seed=options.seed,
+    )
+    async with contextlib.aclosing(stream) as events:
+        async for event in events:
+            if isinstance(event, Completion):
+                completion = event
+                break
+            text += event.text
+            if word_hints:
+                cut, scanned = _word_hint(text, scanned, state, ctx)
+                if cut:
+                    text = text[:scanned]
+                    break
+            ready = len(text) - (HOLD_BACK if word_hints else 0)
+            if ready > shown:
+                write(ThinkingDelta(text=text[shown:ready], phase=phase))
+                shown = ready
+    if len(text) > shown:
+        write(ThinkingDelta(text=text[shown:], phase=phase))
+    model_ms = (time.perf_counter() - model_started) * 1000
+
+    tokens = completion.completion_tokens if completion and not cut else ctx.count_tokens(text)
+    update: dict[str, Any] = {
+        "transcript": state["transcript"] + text,
+        "prompt_tokens": completion.prompt_tokens if completion else prompt_tokens,
+        "completion_tokens": state["completion_tokens"] + tokens,
+        "model_calls": state["model_calls"] + 1,
+        "thinking_tokens": state["thinking_tokens"] + (tokens if thinking else 0),
+        "answer_tokens": state["answer_tokens"] + (0 if thinking else tokens),
+        "timings_ms": _add(state["timings_ms"], "model", model_ms),
+    }
+    if cut:
+        return {**update, "route": "hint", "reason": "word"}
+    assert completion is not None
+    return {**update, **_route_after(completion, update["transcript"], used + tokens, state, ctx)}
+
+
+def _word_hint(text: str, scanned: int, state: AgentState, ctx: RunContext) -> tuple[bool, int]:
+    """Whether to cut before a 'Wait'/'Alternatively' in the new text, and up to where the
+    text has been judged."""
+    chance = ctx.options.hint_word_probability
+    for match in HINT_WORD.finditer(text, scanned):
+        if match.end() == len(text):
+            return False, match.start()  # "Wait" or "Waiting"? the next delta tells
+        if open_code(text, ctx.profile) is None and ctx.rng.random() < chance:
+            return True, match.start()
+        scanned = match.end()
+    return False, max(scanned, len(text) - HOLD_BACK)
+
+
+def _route_after(
+    completion: Completion, transcript: str, used: int, state: AgentState, ctx: RunContext
+) -> dict[str, Any]:
+    profile, options = ctx.profile, ctx.options
+    thinking = state["phase"] == "thinking"
+    fence = close_fence(profile)
+    if completion.stop_reason == fence:
+        if open_code(transcript, profile) is not None:
+            return {"route": "execute"}
+        return {"transcript": transcript + fence, "route": "generate"}  # closed a non-python block
+    if thinking and profile.think_end and completion.stop_reason == profile.think_end:
+        if wants_hint(state, ctx):
+            return {"route": "hint", "reason": "thinking_ended"}
+        return {
+            "transcript": transcript + profile.think_end,
+            "phase": "answer",
+            "route": "generate",
+        }
+    if completion.finish_reason == "length":
+        budget = options.thinking_budget if thinking else options.answer_budget
+        if used < budget:
+            return {"route": "generate"}  # only the per-call cap was hit
+        return {"route": "force_answer" if thinking else "finalize", "reason": "budget"}
+    if open_code(transcript, profile) is not None:  # the model stopped inside a code block
+        return {"transcript": transcript + f"\n{profile.code_end}", "route": "execute"}
+    if wants_hint(state, ctx):
+        return {"route": "hint", "reason": "thinking_ended" if thinking else "answer_ended"}
+    return {"route": "finalize", "reason": "eos"}
+
+
+@timed("execute")
+async def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx, write = runtime.context, runtime.stream_writer
+    profile = ctx.profile
+    transcript = state["transcript"]
+    code = open_code(transcript, profile)
+    if code is None:  # closed by the stop string: the block ends where the transcript ends
+        start = transcript.rfind(profile.code_start) + len(profile.code_start)
+        code = transcript[start:].rsplit(f"\n{profile.code_end}", 1)[0]
+        closed = transcript
+    else:
+        closed = transcript + f"\n{profile.code_end}"
+    index = state["tool_calls"] + 1
+    if state["tool_calls"] >= ctx.options.max_tool_calls:
+        output = (
+            f"Code execution limit reached ({ctx.options.max_tool_calls} runs): this code was "
+            "not run, and no more code can be run. Continue by reasoning alone."
+        )
+        write(Execution(index=index, status="rejected", error=output, output=output))
+        return {"transcript": closed + profile.output_block(output), "route": "generate"}
+    write(Code(index=index, code=code))
+    started = time.perf_counter()
+    result = await ctx.session.run(code, timeout=ctx.options.code_timeout)
+    sandbox_ms = (time.perf_counter() - started) * 1000
+    output = model_output(result)
+    write(Execution(index=index, output=output, **result.model_dump()))
+    return {
+        "transcript": closed + profile.output_block(output),
+        "tool_calls": index,
+        "route": "generate",
+        "timings_ms": _add(state["timings_ms"], "sandbox", sandbox_ms),
+    }
+
+
+def model_output(result: ExecResult) -> str:
+    """What the model reads in the output fence: what a notebook would show."""
+    parts = [result.stdout.rstrip("\n"), result.value or "", result.stderr.rstrip("\n")]
+    parts.append(result.error or "")
+    text = "\n".join(part for part in parts if part)
+    if result.truncated:
+        text += "\n(output truncated)"
+    return text or "(no output)"
+
+
+@timed("hint")
+async def hint(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    text = ctx.profile.hint_text(ctx.rng.randrange(len(ctx.profile.hints)))
+    transcript = state["transcript"]
+    if transcript and not transcript.endswith(("\n", " ")):
+        text = "\n\n" + text
+    runtime.stream_writer(Hint(text=text, reason=state["reason"]))
+    return {"transcript": transcript + text, "hints": state["hints"] + 1, "route": "generate"}
+
+
+@timed("force_answer")
+async def force_answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    runtime.stream_writer(
+        BudgetExhausted(budget=ctx.options.thinking_budget, used=state["thinking_tokens"])
+    )
+    transcript = state["transcript"]
+    if open_code(transcript, ctx.profile) is not None:
+        transcript += f"\n{ctx.profile.code_end}"
+    return {
+        "transcript": transcript + ctx.profile.early_stop_text,
+        "phase": "answer",
+        "route": "generate",
+        "reason": "budget",
+    }
+
+
+@timed("finalize")
+async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    profile, transcript = ctx.profile, state["transcript"]
+    section = transcript
+    for marker in (profile.think_end, profile.early_stop_text):
+        if marker and marker in section:
+            section = section.rsplit(marker, 1)[1]
+    extract = last_python_block if ctx.options.kind == "code" else last_boxed
+    answer = extract(section) or extract(transcript)
+    runtime.stream_writer(
+        Answer(
+            text=section.strip(),
+            answer=answer if answer is not None else fallback(section),
+            extracted=answer is not None,
+            stop_cause=state["reason"] or "eos",
+        )
+    )
+    return {"answer": answer if answer is not None else fallback(section), "route": "finalize"}
+
+
+def _add(timings: dict[str, float], key: str, ms: float) -> dict[str, float]:
+    return {**timings, key: timings.get(key, 0.0) + ms}

@@ -1,0 +1,68 @@
+"""The graph's typed state and the per-run context its nodes read.
+
+State is what a checkpoint must hold to read a run back (the transcript, counters, route);
+context is what a run uses but never persists (the model client, the sandbox session).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+from agent.events import Phase
+from agent.settings import RunOptions
+from model_host.client import CompletionClient
+from model_host.profiles import ModelProfile
+from sandbox.pool import Session
+
+Route = Literal["generate", "execute", "hint", "force_answer", "finalize"]
+
+
+class AgentState(TypedDict):
+    transcript: str  # the assistant's turn so far, appended after the rendered prompt
+    phase: Phase
+    thinking_tokens: int
+    answer_tokens: int
+    prompt_tokens: int
+    completion_tokens: int
+    model_calls: int
+    tool_calls: int
+    hints: int
+    route: Route  # where the last node sends the run next
+    reason: str  # why: the hint's trigger or the stop cause
+    answer: str | None
+    timings_ms: dict[str, float]
+
+
+def initial_state() -> AgentState:
+    return AgentState(
+        transcript="",
+        phase="thinking",
+        thinking_tokens=0,
+        answer_tokens=0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        model_calls=0,
+        tool_calls=0,
+        hints=0,
+        route="generate",
+        reason="",
+        answer=None,
+        timings_ms={},
+    )
+
+
+@dataclass
+class RunContext:
+    prompt: str  # the rendered chat prompt; the transcript continues it
+    options: RunOptions
+    client: CompletionClient
+    session: Session
+    profile: ModelProfile
+    count_tokens: Callable[[str], int]
+    round_tokens: int
+    context_length: int
+    context_margin: int
+    rng: random.Random

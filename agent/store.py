@@ -1,0 +1,138 @@
+"""The run store: every run and its events in SQLite, so any run can be read back by id.
+
+Deltas arrive per token, so commits are batched: at most every `FLUSH_EVERY` events, and at
+once for every event that is not a delta (the steps a reader must never miss).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import TracebackType
+
+import aiosqlite
+from pydantic import BaseModel
+
+from agent.events import EVENT_ADAPTER, Event, RunStatus
+
+FLUSH_EVERY = 64
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    question TEXT NOT NULL,
+    options TEXT NOT NULL,
+    status TEXT NOT NULL,
+    answer TEXT,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC);
+"""
+
+
+class RunRecord(BaseModel):
+    id: str
+    created_at: float
+    question: str
+    options: dict[str, object]
+    status: RunStatus
+    answer: str | None = None
+    finished_at: float | None = None
+    events: list[Event] = []
+
+
+class RunStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._pending = 0
+
+    async def __aenter__(self) -> RunStore:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path, timeout=30)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=NORMAL")
+        await self._db.executescript(SCHEMA)
+        await self._db.commit()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._db is not None:
+            await self._db.commit()
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("use the store as `async with RunStore(path) as store:`")
+        return self._db
+
+    async def create(self, run_id: str, question: str, options: dict[str, object]) -> None:
+        await self.db.execute(
+            "INSERT INTO runs (id, created_at, question, options, status) VALUES (?, ?, ?, ?, ?)",
+            (run_id, time.time(), question, json.dumps(options), "running"),
+        )
+        await self.db.commit()
+
+    async def append(self, event: Event) -> None:
+        await self.db.execute(
+            "INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)",
+            (event.run_id, event.seq, event.model_dump_json()),
+        )
+        self._pending += 1
+        if event.type != "thinking_delta" or self._pending >= FLUSH_EVERY:
+            await self.db.commit()
+            self._pending = 0
+
+    async def finish(self, run_id: str, status: RunStatus, answer: str | None) -> None:
+        await self.db.execute(
+            "UPDATE runs SET status = ?, answer = ?, finished_at = ? WHERE id = ?",
+            (status, answer, time.time(), run_id),
+        )
+        await self.db.commit()
+
+    async def get(self, run_id: str, *, with_events: bool = True) -> RunRecord | None:
+        async with self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        record = _record(row)
+        if with_events:
+            record.events = await self.events(run_id)
+        return record
+
+    async def events(self, run_id: str, after: int = 0) -> list[Event]:
+        query = "SELECT body FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
+        async with self.db.execute(query, (run_id, after)) as cursor:
+            return [EVENT_ADAPTER.validate_json(body) async for (body,) in cursor]
+
+    async def recent(self, limit: int = 20) -> list[RunRecord]:
+        query = "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?"
+        async with self.db.execute(query, (limit,)) as cursor:
+            return [_record(row) async for row in cursor]
+
+
+def _record(row: aiosqlite.Row | tuple[object, ...]) -> RunRecord:
+    run_id, created_at, question, options, status, answer, finished_at = row
+    return RunRecord(
+        id=str(run_id),
+        created_at=float(created_at),  # type: ignore[arg-type]
+        question=str(question),
+        options=json.loads(str(options)),
+        status=status,  # type: ignore[arg-type]
+        answer=answer,  # type: ignore[arg-type]
+        finished_at=finished_at,  # type: ignore[arg-type]
+    )
