@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -106,3 +107,37 @@ async def _solve(
             console.print(f"[red]error:[/] {exc}")
             return 2
     return 0 if isinstance(finished, RunFinished) and finished.status == "ok" else 1
+
+
+@app.command()
+def bench(
+    base_url: str = typer.Option(
+        None,
+        envvar="STARTBOX_MODEL_BASE_URL",
+        help="Server for the throughput half; default: the embedded vLLM (started if needed).",
+    ),
+    runs: int = typer.Option(50, help="Scripted runs for the overhead figure."),
+    concurrency: int = typer.Option(8, help="Concurrent runs for the throughput figure."),
+    overhead_only: bool = typer.Option(False, help="Skip the real-model throughput half."),
+    out: Path = typer.Option(None, help="Also write the report as JSON."),
+) -> None:
+    """Orchestration overhead per round, and agent vs raw tokens/s on a real server.
+
+    Example: startbox agent bench --concurrency 8
+    """
+    from agent.bench import render, run_bench
+    from agent.settings import AgentSettings
+
+    report = asyncio.run(
+        run_bench(
+            base_url=base_url,
+            runs=runs,
+            concurrency=concurrency,
+            home=AgentSettings().home,
+            console=console,
+            skip_throughput=overhead_only,
+        )
+    )
+    render(Console(), report)
+    if out:
+        out.write_text(report.model_dump_json(indent=2))

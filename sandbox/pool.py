@@ -81,8 +81,10 @@ class SandboxPool:
         return {"ready": ready, "starting": self._starting, "in_use": in_use}
 
     async def warm(self, timeout: float = 60.0) -> None:
-        """Wait until the warm queue is full again (benchmarks and readiness checks)."""
+        """Wait until the warm queue is full and no start or removal is under way, so a
+        benchmark measures a quiet pool (also a readiness check)."""
         async with asyncio.timeout(timeout):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             while self._ready.qsize() < self.settings.pool_size:
                 self._started.clear()
                 await self._started.wait()

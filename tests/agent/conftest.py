@@ -10,9 +10,9 @@ import pytest
 from agent.events import Event
 from agent.service import Agent
 from agent.settings import AgentSettings, RunOptions
+from model_host.scripted import Reply, ScriptedServer
 from model_host.settings import ModelSettings
 from sandbox.settings import SandboxSettings
-from tests.scripted_server import Reply, ScriptedServer
 
 
 def make_agent(base_url: str, store: Path) -> Agent:

@@ -8,8 +8,8 @@ import pytest
 
 from agent.events import Error, RunFinished
 from agent.service import Agent, QuestionError
+from model_host.scripted import Reply, ScriptedServer
 from tests.agent.conftest import Script, collect, make_agent, of_type
-from tests.scripted_server import Reply, ScriptedServer
 
 
 async def test_empty_and_over_long_questions_are_refused(agent: Agent) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from model_host.client import Completion, CompletionClient, Delta, ModelUnavailable
 from model_host.profiles import Sampling
-from tests.scripted_server import Reply, ScriptedServer
+from model_host.scripted import Reply, ScriptedServer
 
 SAMPLING = Sampling(temperature=0.0, top_p=1.0)
 

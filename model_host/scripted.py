@@ -1,7 +1,8 @@
-"""A scripted OpenAI-compatible server on loopback: a test fixture, never the product default.
+"""A scripted OpenAI-compatible server on loopback: for tests and benchmarks, never a default.
 
-Two uses. Odd server behaviour made reproducible (ignoring stop strings, omitting usage, a 503,
-a dropped connection) for the client's tests. And deterministic model turns for the agent's
+It stands in for a model where the model must cost nothing or behave exactly so. Two uses.
+Odd server behaviour made reproducible (ignoring stop strings, omitting usage, a 503, a
+dropped connection) for the client's tests. And deterministic model turns for the agent's
 routing tests: `Reply(text=...)` is cut at the request's stop strings and `max_tokens` the way
 vLLM cuts it (one whitespace-delimited word per token), with `stop_reason` and usage.
 """

@@ -1,0 +1,88 @@
+"""`startbox model serve` failure modes: each ends quickly with a clear message, never a hang."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from startbox.cli import app
+from tests.model_host.conftest import free_port, startbox_cli
+
+runner = CliRunner()
+
+
+def _serve(*args: str, home: Path) -> tuple[int, str]:
+    result = runner.invoke(app, ["model", "serve", *args], env={"STARTBOX_HOME": str(home)})
+    return result.exit_code, result.output
+
+
+def test_dry_run_prints_the_exact_cpu_command(tmp_path: Path) -> None:
+    code, output = _serve("--dry-run", "--device", "cpu", "--port", "8123", home=tmp_path)
+    assert code == 0, output
+    command = " ".join(output.split())
+    assert "-m vllm.entrypoints.openai.api_server" in command
+    assert "--enable-prefix-caching" in command
+    assert "--port 8123" in command and "--host 127.0.0.1" in command
+    assert "--served-model-name smollm2-135m" in command
+    assert "VLLM_CPU_KVCACHE_SPACE=2" in command and "VLLM_NO_USAGE_STATS=1" in command
+    assert "--reasoning-parser" not in command and "--gpu-memory-utilization" not in command
+
+
+def test_dry_run_adds_the_family_reasoning_parser_when_asked(tmp_path: Path) -> None:
+    code, output = _serve(
+        "--dry-run", "--device", "gpu", "--model", "Qwen/Qwen3-8B", "--reasoning-parser",
+        "--no-prefix-caching", "--max-model-len", "32768", home=tmp_path,
+    )  # fmt: skip
+    assert code == 0, output
+    command = " ".join(output.split())
+    assert "--reasoning-parser qwen3" in command
+    assert "--no-enable-prefix-caching" in command
+    assert "--max-model-len 32768" in command
+    assert "--gpu-memory-utilization 0.9" in command
+    assert "--served-model-name Qwen3-8B" in command
+
+
+def test_env_twins_configure_serve(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["model", "serve", "--dry-run"],
+        env={"STARTBOX_HOME": str(tmp_path), "STARTBOX_MODEL_PORT": "8124",
+             "STARTBOX_MODEL_DEVICE": "cpu", "STARTBOX_MODEL_SERVED_NAME": "tiny"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "--port 8124" in result.output and "--served-model-name tiny" in result.output
+
+
+def test_a_port_in_use_is_refused_before_starting(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, output = _serve("--port", str(port), "--device", "cpu", home=tmp_path)
+    assert code == 1
+    assert "already in use" in output and "--port" in output
+
+
+@pytest.mark.timeout(600)
+def test_a_model_that_fails_to_load_ends_with_the_vllm_log(tmp_path: Path) -> None:
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
+    (broken / "tokenizer_config.json").write_text("{}")
+    port = free_port()
+    done = subprocess.run(
+        [*startbox_cli(), "model", "serve", "--model", str(broken), "--port", str(port),
+         "--startup-timeout", "500"],
+        env={**os.environ, "STARTBOX_HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=560,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "exited with code" in done.stderr
+    assert "no-such-architecture" in done.stderr, "the tail of vLLM's log is missing"
+    assert (tmp_path / "logs" / f"vllm-{port}.log").is_file()
