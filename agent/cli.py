@@ -109,6 +109,29 @@ async def _solve(
     return 0 if isinstance(finished, RunFinished) and finished.status == "ok" else 1
 
 
+DEMO_QUESTION = "What is the sum of all prime numbers below 100?"
+
+
+def demo(
+    question: str = typer.Argument(DEMO_QUESTION, help="The problem to solve."),
+) -> None:
+    """Solve a sample problem end to end with the embedded model: the `make demo` job.
+
+    It starts the embedded vLLM if none runs (the first start compiles for a few minutes),
+    asks for at least one tool call so the sandbox is used, and shows the trace live.
+
+    Example: startbox demo
+    """
+    from agent.settings import AgentSettings
+    from model_host.settings import ModelSettings
+
+    settings = AgentSettings()
+    options = settings.run_options(
+        thinking_budget=384, answer_budget=128, min_tool_calls=1, max_tool_calls=3, seed=0
+    )
+    raise typer.Exit(asyncio.run(_solve(question, settings, ModelSettings(), options, False)))
+
+
 @app.command()
 def bench(
     base_url: str = typer.Option(

@@ -89,7 +89,11 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
     used = state["thinking_tokens"] if thinking else state["answer_tokens"]
     budget = options.thinking_budget if thinking else options.answer_budget
     prompt = ctx.prompt + state["transcript"]
-    prompt_tokens = ctx.count_tokens(prompt)
+    if state["context_tokens"]:  # tokenize only what was appended since the last call
+        new_text = state["transcript"][state["counted_chars"] :]
+        prompt_tokens = state["context_tokens"] + ctx.count_tokens(new_text)
+    else:
+        prompt_tokens = ctx.count_tokens(prompt)
     room = ctx.context_length - ctx.context_margin - prompt_tokens
     if room <= 0:
         return {"route": "finalize", "reason": "context", "prompt_tokens": prompt_tokens}
@@ -130,9 +134,13 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
     model_ms = (time.perf_counter() - model_started) * 1000
 
     tokens = completion.completion_tokens if completion and not cut else ctx.count_tokens(text)
+    if completion and completion.usage_from_server:
+        prompt_tokens = completion.prompt_tokens
     update: dict[str, Any] = {
         "transcript": state["transcript"] + text,
-        "prompt_tokens": completion.prompt_tokens if completion else prompt_tokens,
+        "prompt_tokens": prompt_tokens,
+        "context_tokens": prompt_tokens + tokens,
+        "counted_chars": len(state["transcript"]) + len(text),
         "completion_tokens": state["completion_tokens"] + tokens,
         "model_calls": state["model_calls"] + 1,
         "thinking_tokens": state["thinking_tokens"] + (tokens if thinking else 0),

@@ -25,7 +25,9 @@ class AgentState(TypedDict):
     phase: Phase
     thinking_tokens: int
     answer_tokens: int
-    prompt_tokens: int
+    prompt_tokens: int  # the last call's prompt, as the server counted it
+    context_tokens: int  # tokens of prompt + transcript[:counted_chars]: only new text is counted
+    counted_chars: int
     completion_tokens: int
     model_calls: int
     tool_calls: int
@@ -43,6 +45,8 @@ def initial_state() -> AgentState:
         thinking_tokens=0,
         answer_tokens=0,
         prompt_tokens=0,
+        context_tokens=0,
+        counted_chars=0,
         completion_tokens=0,
         model_calls=0,
         tool_calls=0,

@@ -108,6 +108,17 @@ def build_image(
 
 
 @app.command()
+def demo() -> None:
+    """A short walk through the sandbox: state, an error, a timeout, no network.
+
+    Example: startbox sandbox demo
+    """
+    from sandbox.demo import run_demo
+
+    _run(run_demo(Console()))
+
+
+@app.command()
 def bench(
     calls: int = typer.Option(2000, help="Trivial calls for the round-trip percentiles."),
     out: Path = typer.Option(None, help="Also write the results as JSON to this file."),

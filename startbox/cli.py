@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from agent.cli import app as agent_app
-from agent.cli import solve
+from agent.cli import demo, solve
 from model_host.cli import app as model_app
 from sandbox.cli import app as sandbox_app
 
@@ -23,16 +23,4 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(model_app, name="model")
 app.add_typer(agent_app, name="agent")
 app.command()(solve)
-
-
-@app.command()
-def demo() -> None:
-    """The `make demo` walkthrough: a stateful sandbox session, an error and a timeout.
-
-    Example: startbox demo
-    """
-    import asyncio
-
-    from sandbox.demo import run_demo
-
-    asyncio.run(run_demo())
+app.command()(demo)

@@ -190,3 +190,18 @@ async def test_runs_are_stored_and_read_back(agent: Agent, script: Script) -> No
     assert [e.type for e in record.events] == [e.type for e in events]
     snapshot = await agent.graph.aget_state({"configurable": {"thread_id": events[0].run_id}})
     assert snapshot.values["tool_calls"] == 1 and snapshot.values["answer"] == "5"
+
+
+async def test_context_guard_ends_the_run_before_the_window(agent: Agent, script: Script) -> None:
+    window = agent.settings.context_length
+    agent.settings.context_length = 512
+    try:
+        server = script(*["<think>\n" + "word " * 64] + ["word " * 64] * 20)
+        events = await collect(agent, thinking_budget=5000)
+    finally:
+        agent.settings.context_length = window
+    answer = of_type(events, "answer")[0]
+    assert isinstance(answer, Answer) and answer.stop_cause == "context"
+    assert events[-1].status == "ok"  # type: ignore[union-attr]
+    last = server.requests[-1]
+    assert last["max_tokens"] <= 512 - agent.settings.context_margin
