@@ -35,6 +35,7 @@ from sandbox.result import ExecResult
 
 HINT_WORD = re.compile(r"(?<![A-Za-z])(Wait|Alternatively)\b")
 HOLD_BACK = len("Alternatively")
+MIN_ROUND = 16  # tokens: a call allowed fewer than this ends the run at the context guard
 
 Node = Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]
 
@@ -95,7 +96,7 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
     else:
         prompt_tokens = ctx.count_tokens(prompt)
     room = ctx.context_length - ctx.context_margin - prompt_tokens
-    if room <= 0:
+    if room < MIN_ROUND:  # a few tokens per call would crawl to the limit: stop cleanly now
         return {"route": "finalize", "reason": "context", "prompt_tokens": prompt_tokens}
     if budget - used <= 0:
         return {"route": "force_answer" if thinking else "finalize", "reason": "budget"}

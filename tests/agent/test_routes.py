@@ -196,7 +196,7 @@ async def test_context_guard_ends_the_run_before_the_window(agent: Agent, script
     window = agent.settings.context_length
     agent.settings.context_length = 512
     try:
-        server = script(*["<think>\n" + "word " * 64] + ["word " * 64] * 20)
+        server = script(*["<think>\n" + "word " * 100] + ["word " * 100] * 20)
         events = await collect(agent, thinking_budget=5000)
     finally:
         agent.settings.context_length = window
