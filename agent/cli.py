@@ -109,7 +109,10 @@ async def _solve(
     return 0 if isinstance(finished, RunFinished) and finished.status == "ok" else 1
 
 
-DEMO_QUESTION = "What is the sum of all prime numbers below 100?"
+DEMO_QUESTION = (
+    "Write a Python program that prints the sum of all prime numbers below 100, run it, "
+    "and give the sum in \\boxed{}."
+)
 
 
 def demo(
