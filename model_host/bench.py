@@ -151,10 +151,12 @@ def _row(client: str, level: int, results: list[tuple[int, float]], wall: float)
     )
 
 
-def continuation_prompts(template: ChatTemplate, n: int) -> tuple[str, str]:
+def continuation_prompts(template: ChatTemplate, n: int, nonce: str) -> tuple[str, str]:
     """A long prompt ending in a closed code block, and the same plus the tool output.
 
-    `n` makes each pair unique, so no run is served from an earlier run's cache.
+    `nonce` (first in the prompt) keeps earlier bench runs from warming the cache and `n` makes
+    each pair unique within a run; runs without prefix caching reuse both but send a fresh
+    `cache_salt` with every request, so they cannot hit the cache either.
     """
     reasoning = " ".join(
         f"Step {i}: multiples of 7 below 10^{n} number floor((10^{n}-1)/7), and those also "
@@ -162,7 +164,7 @@ def continuation_prompts(template: ChatTemplate, n: int) -> tuple[str, str]:
         for i in range(40)
     )
     prefix = (
-        template.render([{"role": "user", "content": QUESTION.format(n=n)}])
+        template.render([{"role": "user", "content": f"[{nonce}] " + QUESTION.format(n=n)}])
         + reasoning
         + "\nWait, maybe using Python here is a good idea.\n```python\n"
         + PROGRAM.format(n=n)
@@ -181,36 +183,33 @@ async def _continuation(
 ) -> ContinuationRow:
     console.print(f"continuation after a tool output, prefix caching {'on' if cached else 'off'}")
     firsts: list[float] = []
+    hits: list[float] = []
     prompt_tokens = 0
+    nonce = uuid.uuid4().hex[:12]
     async with httpx.AsyncClient(base_url=server_root(base_url), timeout=30) as http:
-        before = await read_metrics(http)
         for run in range(repeats):
-            prefix, follow_up = continuation_prompts(template, 1000 * int(cached) + run + 3)
+            prefix, follow_up = continuation_prompts(template, run, nonce)
             salt = {} if cached else {"cache_salt": uuid.uuid4().hex}
             # the first request computes the prefix (the code block the model just wrote)
             await client.complete(prefix, max_tokens=1, stop=[], sampling=SAMPLING, extra=salt)
             fresh = {} if cached else {"cache_salt": uuid.uuid4().hex}
+            before = await read_metrics(http)
             done = await client.complete(
                 follow_up, max_tokens=8, stop=[], sampling=SAMPLING, extra=fresh
             )
+            after = await read_metrics(http)
             firsts.append(done.first_token_s or done.total_s)
             prompt_tokens = done.prompt_tokens
-        after = await read_metrics(http)
-    hits = _delta(before, after, PREFIX_CACHE_HITS)
+            if PREFIX_CACHE_HITS in after:
+                hits.append(after[PREFIX_CACHE_HITS] - before.get(PREFIX_CACHE_HITS, 0.0))
     return ContinuationRow(
         prefix_caching=cached,
         runs=repeats,
         prompt_tokens=prompt_tokens,
         ttft_median_s=round(statistics.median(firsts), 3),
         ttft_min_s=round(min(firsts), 3),
-        cached_tokens_per_run=None if hits is None else round(hits / repeats, 1),
+        cached_tokens_per_run=round(statistics.mean(hits), 1) if hits else None,
     )
-
-
-def _delta(before: dict[str, float], after: dict[str, float], name: str) -> float | None:
-    if name not in after:
-        return None
-    return after[name] - before.get(name, 0.0)
 
 
 def render(console: Console, report: BenchReport) -> None:

@@ -15,6 +15,7 @@ app = typer.Typer(help="Prepare, serve and benchmark the model (vLLM).", no_args
 console = Console(stderr=True)
 
 if TYPE_CHECKING:  # imports stay inside commands so `startbox --help` is fast
+    from model_host.bench import BenchReport
     from model_host.server import VllmServer
     from model_host.settings import ModelSettings
 
@@ -94,6 +95,11 @@ def serve(
     gpu_memory_utilization: float = typer.Option(
         None, help="GPU memory share. [env: STARTBOX_MODEL_GPU_MEMORY_UTILIZATION, default 0.9]"
     ),
+    dtype: str = typer.Option(
+        None,
+        help="Weights dtype for vLLM; auto = the model's, float32 on CPUs without bf16. "
+        "[env: STARTBOX_MODEL_DTYPE]",
+    ),
     startup_timeout: float = typer.Option(
         None, help="Seconds to wait for health. [env: STARTBOX_MODEL_STARTUP_TIMEOUT, 900]"
     ),
@@ -117,7 +123,7 @@ def serve(
         model=model, served_name=served_name, port=port, host=host, device=device,
         max_model_len=max_model_len, profile=profile, reasoning_parser=reasoning_parser,
         prefix_caching=prefix_caching, gpu_memory_utilization=gpu_memory_utilization,
-        startup_timeout=startup_timeout, base_url=base_url,
+        dtype=dtype, startup_timeout=startup_timeout, base_url=base_url,
     )  # fmt: skip
     if settings.base_url:
         asyncio.run(_check_remote(settings))
@@ -147,7 +153,7 @@ def serve(
         plan = build_plan(settings, model_dir, profile_for(settings, model_dir), resolved)
     except (ServeError, PrepareError, LockTimeout, ValueError) as exc:
         raise _fail(exc) from None
-    console.print(f"[dim]$ {plan.shell()}[/]")
+    console.print(f"$ {plan.shell()}", soft_wrap=True, markup=False, highlight=False)
     console.print(f"vLLM log: {plan.log_file}")
     server = VllmServer(plan, settings.home)
     code = asyncio.run(_serve(server, settings))
@@ -255,12 +261,13 @@ def bench(
     max_tokens: int = typer.Option(64, help="Generated tokens per request."),
     repeats: int = typer.Option(5, help="Continuations timed per prefix-cache setting."),
     out: Path = typer.Option(None, help="Also write the results as JSON to this file."),
+    markdown: bool = typer.Option(False, help="Also print the tables as Markdown."),
 ) -> None:
     """Tokens/s at several concurrencies and TTFT after a tool output, vs the openai client.
 
     Example: startbox model bench --base-url http://127.0.0.1:8010
     """
-    from model_host.bench import render, run_bench
+    from model_host.bench import as_markdown, render, run_bench
     from model_host.client import ModelUnavailable
     from model_host.host import ensure_embedded_server
     from model_host.prepare import PrepareError, prepare_model
@@ -269,7 +276,7 @@ def bench(
     settings = _settings(base_url=base_url, model=model, served_name=served_name)
     levels = [int(level) for level in concurrency.split(",") if level.strip()]
 
-    async def main() -> object:
+    async def main() -> BenchReport:
         url = await ensure_embedded_server(settings, progress=console.print)
         model_dir = await asyncio.to_thread(prepare_model, settings.model, settings.home)
         template = await asyncio.to_thread(ChatTemplate.load, str(model_dir))
@@ -283,5 +290,7 @@ def bench(
     except (ModelUnavailable, PrepareError, ValueError) as exc:
         raise _fail(exc) from None
     render(Console(), report)
+    if markdown:
+        typer.echo(as_markdown(report))
     if out:
         out.write_text(report.model_dump_json(indent=2))

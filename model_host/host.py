@@ -22,6 +22,10 @@ from model_host.server import (
 )
 from model_host.settings import ModelSettings
 
+# Servers started here outlive the call (and this process); holding them keeps Python from
+# warning that a running child was garbage-collected.
+_detached: list[VllmServer] = []
+
 
 def profile_for(settings: ModelSettings, model_dir: Path | str | None = None) -> ModelProfile:
     """The configured profile, else the one detected from the model."""
@@ -74,4 +78,5 @@ async def ensure_embedded_server(
         except ServeError as exc:
             server.stop()
             raise ModelUnavailable(str(exc)) from None
+        _detached.append(server)
     return url

@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+
+
 class ChatTemplate:
     """Renders messages with the tokenizer's chat template and counts tokens with it."""
 
@@ -23,15 +26,15 @@ class ChatTemplate:
 
         hf_logging.set_verbosity_error()
         path = Path(model_dir).expanduser()
+        hint = "point it at a model directory (`startbox model prepare` prints the embedded one)"
+        if path.is_dir() and not any((path / name).is_file() for name in TOKENIZER_FILES):
+            raise ValueError(f"no tokenizer in {path}: {hint}")
         try:
             tokenizer = AutoTokenizer.from_pretrained(
                 str(path) if path.is_dir() else model_dir, local_files_only=True
             )
-        except OSError as exc:
-            raise ValueError(
-                f"no tokenizer found for {model_dir!r}: point it at a model directory "
-                "(`startbox model prepare` prints the embedded one's)"
-            ) from exc
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"no usable tokenizer for {model_dir!r} ({exc}): {hint}") from exc
         if not tokenizer.chat_template:
             raise ValueError(f"{model_dir} has a tokenizer but no chat template")
         return cls(tokenizer)

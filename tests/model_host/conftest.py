@@ -41,7 +41,7 @@ def startbox_cli() -> list[str]:
 @pytest.fixture(scope="session")
 def model_settings() -> ModelSettings:
     """The user's STARTBOX_HOME (so the prepared model is reused), a free port of our own."""
-    return ModelSettings(port=free_port(), served_name=SERVED_NAME, cpu_kv_cache_gib=1)
+    return ModelSettings(port=free_port(), served_name=SERVED_NAME)
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +57,8 @@ def template(model_dir: Path) -> ChatTemplate:
 @pytest.fixture(scope="session")
 def vllm_url(model_settings: ModelSettings, model_dir: Path) -> Iterator[str]:
     port = model_settings.port
-    env = {**os.environ, "STARTBOX_HOME": str(model_settings.home)}
+    env = {**os.environ, "STARTBOX_HOME": str(model_settings.home),
+           "STARTBOX_MODEL_CPU_KV_CACHE_GIB": "1"}  # fmt: skip
     command = [*startbox_cli(), "model", "serve", "--port", str(port),
                "--served-name", SERVED_NAME, "--max-model-len", "4096"]  # fmt: skip
     log = model_settings.home / "logs" / f"serve-cli-{port}.log"

@@ -28,9 +28,11 @@ async def _collect(client: CompletionClient, stop: list[str]) -> tuple[list[str]
 
 async def test_a_server_that_ignores_stop_strings_is_cut_by_the_client() -> None:
     pieces = ["x = 1\n", "print(x)\n``", "`output\n1\n```", " more"]
-    async with ScriptedServer([Reply(pieces=pieces, finish_reason="length")]) as server:
-        async with CompletionClient(server.base_url, "m", timeout=10) as client:
-            deltas, final = await _collect(client, ["```output", "</think>"])
+    async with (
+        ScriptedServer([Reply(pieces=pieces, finish_reason="length")]) as server,
+        CompletionClient(server.base_url, "m", timeout=10) as client,
+    ):
+        deltas, final = await _collect(client, ["```output", "</think>"])
     assert "".join(deltas) == final.text == "x = 1\nprint(x)\n"
     assert (final.finish_reason, final.stop_reason) == ("stop", "```output")
     assert all("`" not in delta for delta in deltas), "a stop string prefix leaked"
@@ -38,9 +40,11 @@ async def test_a_server_that_ignores_stop_strings_is_cut_by_the_client() -> None
 
 async def test_stop_reason_comes_from_sglang_style_matched_stop() -> None:
     reply = Reply(pieces=["abc"], extra_final={"matched_stop": "</think>"})
-    async with ScriptedServer([reply]) as server:
-        async with CompletionClient(server.base_url, "m", timeout=10) as client:
-            _, final = await _collect(client, ["</think>"])
+    async with (
+        ScriptedServer([reply]) as server,
+        CompletionClient(server.base_url, "m", timeout=10) as client,
+    ):
+        _, final = await _collect(client, ["</think>"])
     assert final.stop_reason == "</think>"
 
 
@@ -64,17 +68,21 @@ async def test_5xx_is_retried_with_backoff() -> None:
 
 
 async def test_persistent_5xx_gives_up_with_model_unavailable() -> None:
-    async with ScriptedServer([Reply(status=500)] * 3) as server:
-        async with CompletionClient(server.base_url, "m", timeout=30, retries=2) as client:
-            with pytest.raises(ModelUnavailable, match="HTTP 500"):
-                await client.complete("p", max_tokens=5, stop=[], sampling=SAMPLING)
+    async with (
+        ScriptedServer([Reply(status=500)] * 3) as server,
+        CompletionClient(server.base_url, "m", timeout=30, retries=2) as client,
+    ):
+        with pytest.raises(ModelUnavailable, match="HTTP 500"):
+            await client.complete("p", max_tokens=5, stop=[], sampling=SAMPLING)
 
 
 async def test_a_stream_that_breaks_midway_is_reported() -> None:
-    async with ScriptedServer([Reply(pieces=["a", "b", "c"], drop_after=2)]) as server:
-        async with CompletionClient(server.base_url, "m", timeout=10) as client:
-            with pytest.raises(ModelUnavailable, match="broke after 2 characters"):
-                await client.complete("p", max_tokens=5, stop=[], sampling=SAMPLING)
+    async with (
+        ScriptedServer([Reply(pieces=["a", "b", "c"], drop_after=2)]) as server,
+        CompletionClient(server.base_url, "m", timeout=10) as client,
+    ):
+        with pytest.raises(ModelUnavailable, match="broke after 2 characters"):
+            await client.complete("p", max_tokens=5, stop=[], sampling=SAMPLING)
 
 
 async def test_the_request_carries_prompt_stop_sampling_and_usage_option() -> None:

@@ -55,7 +55,7 @@ def test_a_local_directory_is_used_as_is(model_dir: Path, model_settings: ModelS
 
 
 def test_a_directory_without_config_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(PrepareError, match="config.json"):
+    with pytest.raises(PrepareError, match=r"config\.json"):
         prepare_model(str(tmp_path), tmp_path)
 
 
