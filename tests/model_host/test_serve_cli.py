@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from startbox.cli import app
-from tests.model_host.conftest import free_port, startbox_cli
+from tests.model_host.fixtures import free_port, startbox_cli
 
 runner = CliRunner()
 

