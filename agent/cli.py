@@ -109,6 +109,30 @@ async def _solve(
     return 0 if isinstance(finished, RunFinished) and finished.status == "ok" else 1
 
 
+def api(
+    host: str = typer.Option(None, envvar="STARTBOX_API_HOST", help="Default 127.0.0.1."),
+    port: int = typer.Option(None, envvar="STARTBOX_API_PORT", help="Default 8000."),
+) -> None:
+    """Serve the REST API (runs, SSE events, OpenAI-compatible chat) with uvicorn.
+
+    Keys come from STARTBOX_API_KEYS (comma-separated); STARTBOX_API_OPEN=1 serves without.
+    Example: STARTBOX_API_KEYS=secret startbox api --port 8000
+    """
+    import uvicorn
+
+    from agent.api.app import create_app
+    from agent.api.settings import ApiSettings
+
+    overrides = {"host": host, "port": port}
+    settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        app = create_app(settings)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
 DEMO_QUESTION = (
     "Write a Python program that prints the sum of all prime numbers below 100, run it, "
     "and give the sum in \\boxed{}."

@@ -57,8 +57,9 @@ WORD = re.compile(r"\s*\S+|\s+")
 
 
 class ScriptedServer:
-    def __init__(self, replies: list[Reply]) -> None:
+    def __init__(self, replies: list[Reply], default: Reply | None = None) -> None:
         self.replies = list(replies)
+        self.default = default  # answers once the script is spent; None: HTTP 500
         self.requests: list[dict[str, Any]] = []
         self._server: asyncio.Server | None = None
 
@@ -89,10 +90,12 @@ class ScriptedServer:
             if head.startswith(b"GET /v1/models"):
                 await self._json(writer, 200, {"data": [{"id": "scripted", "object": "model"}]})
                 return
-            reply = self.replies.pop(0) if self.replies else Reply(status=500)
+            reply = self.replies.pop(0) if self.replies else self.default or Reply(status=500)
             if reply.text is not None:
                 reply = reply.as_vllm(body)
             await self._reply(writer, reply)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away (a cancelled run): nothing to answer
         finally:
             writer.close()
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import typer
 
+from agent.cli import api, demo, solve
 from agent.cli import app as agent_app
-from agent.cli import demo, solve
 from model_host.cli import app as model_app
 from sandbox.cli import app as sandbox_app
+from ui.cli import run_ui
 
 app = typer.Typer(
     name="startbox",
@@ -24,3 +25,5 @@ app.add_typer(model_app, name="model")
 app.add_typer(agent_app, name="agent")
 app.command()(solve)
 app.command()(demo)
+app.command()(api)
+app.command("ui")(run_ui)

@@ -1,0 +1,105 @@
+"""A real `startbox api` process on loopback, its model the scripted server of the test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from model_host.scripted import Reply, ScriptedServer
+
+KEY = "test-key"
+MAX_RUNS = 3
+
+
+@dataclass
+class Api:
+    url: str
+    scripted: ScriptedServer
+
+    def client(self, key: str | None = KEY, timeout: float = 60) -> httpx.AsyncClient:
+        headers = {"x-api-key": key} if key else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    workdir = tmp_path_factory.mktemp("api")
+    port = free_port()
+    async with ScriptedServer([], default=Reply(text="<think>\nok</think>")) as scripted:
+        env = {
+            **os.environ,
+            "STARTBOX_MODEL_BASE_URL": scripted.base_url,
+            "STARTBOX_MODEL_SERVED_NAME": "scripted",
+            "STARTBOX_MODEL_PROFILE": "qwen3",
+            "STARTBOX_MODEL_RETRIES": "0",
+            "STARTBOX_AGENT_STORE_PATH": str(workdir / "runs.db"),
+            "STARTBOX_AGENT_ROUND_TOKENS": "64",
+            "STARTBOX_AGENT_TIMEOUT": "60",
+            "STARTBOX_SANDBOX_POOL_SIZE": "2",
+            "STARTBOX_API_KEYS": f"{KEY},second-key",
+            "STARTBOX_API_PORT": str(port),
+            "STARTBOX_API_MAX_CONCURRENT_RUNS": str(MAX_RUNS),
+            "STARTBOX_API_MAX_BODY_BYTES": str(64 * 1024),
+        }
+        log = (workdir / "api.log").open("wb")
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("startbox")), "api", env=env,
+            stdout=log, stderr=log,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await _wait_ready(process, url, workdir / "api.log")
+            yield Api(url=url, scripted=scripted)
+        finally:
+            process.terminate()
+            await asyncio.wait_for(process.wait(), 60)
+            log.close()
+
+
+async def _wait_ready(process: asyncio.subprocess.Process, url: str, log: Path) -> None:
+    def failed(why: str) -> None:
+        pytest.fail(f"{why}:\n{log.read_text()[-4000:]}")
+
+    async with httpx.AsyncClient(timeout=2) as client:
+        for _ in range(120):
+            if process.returncode is not None:
+                failed(f"startbox api exited {process.returncode}")
+            try:
+                if (await client.get(f"{url}/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.5)
+    failed("startbox api not ready after 60 s")
+
+
+async def sse_events(client: httpx.AsyncClient, run_id: str, **headers: str) -> list[dict]:
+    """All SSE messages of a run as dicts with id, event and the parsed data."""
+    import json
+
+    messages, current = [], {}
+    async with client.stream("GET", f"/v1/runs/{run_id}/events", headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if not line:
+                if "data" in current:
+                    messages.append({**current, "data": json.loads(current["data"])})
+                current = {}
+                continue
+            field, _, value = line.partition(":")
+            current[field] = value.strip()
+    return messages
