@@ -14,6 +14,7 @@ from rich.console import Console
 if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help` is fast
     from agent.events import Event
     from agent.settings import AgentSettings, RunOptions
+    from agent.store import RunRecord
     from model_host.settings import ModelSettings
 
 app = typer.Typer(help="The START reasoning loop.", no_args_is_help=True)
@@ -191,3 +192,66 @@ def bench(
     render(Console(), report)
     if out:
         out.write_text(report.model_dump_json(indent=2))
+
+
+@app.command()
+def show(
+    run_id: str = typer.Argument(..., help="A run id (from `startbox agent runs`)."),
+    as_json: bool = typer.Option(False, "--json", help="Write the events as JSON lines."),
+) -> None:
+    """Read a finished or interrupted run back from the store and show its trace.
+
+    Example: startbox agent show 3f2a9c...
+    """
+    from agent.render import TraceRenderer
+
+    record = asyncio.run(_stored(run_id))
+    if record is None:
+        console.print(f"[red]error:[/] no run {run_id!r} in the store (see `startbox agent runs`)")
+        raise typer.Exit(1)
+    if as_json:
+        for event in record.events:
+            sys.stdout.write(event.model_dump_json() + "\n")
+        return
+    options = record.options
+    budgets = (int(options.get("thinking_budget", 0)), int(options.get("answer_budget", 0)))
+    with TraceRenderer(Console(), *budgets) as renderer:
+        for event in record.events:
+            renderer.feed(event)
+    if record.status == "running":
+        console.print("[yellow]this run has no end in the store: it was interrupted")
+
+
+@app.command()
+def runs(limit: int = typer.Option(20, min=1, help="How many, newest first.")) -> None:
+    """List recent runs from the store.
+
+    Example: startbox agent runs --limit 5
+    """
+    import datetime
+
+    from rich.table import Table
+
+    table = Table("started", "status", "answer", "question")
+    table.add_column("id", no_wrap=True)
+    for record in asyncio.run(_recent(limit)):
+        started = datetime.datetime.fromtimestamp(record.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        answer = (record.answer or "")[:40]
+        table.add_row(started, record.status, answer, record.question[:60], record.id)
+    Console().print(table)
+
+
+async def _stored(run_id: str) -> RunRecord | None:
+    from agent.settings import AgentSettings
+    from agent.store import RunStore
+
+    async with RunStore(AgentSettings().database) as store:
+        return await store.get(run_id)
+
+
+async def _recent(limit: int) -> list[RunRecord]:
+    from agent.settings import AgentSettings
+    from agent.store import RunStore
+
+    async with RunStore(AgentSettings().database) as store:
+        return await store.recent(limit)

@@ -37,6 +37,7 @@ class TraceRenderer:
         self.phase = "thinking"
         self.pending = ""
         self.in_code = False
+        self.mid_line = False  # thinking text was printed without a final newline
         self.live = Live(self._meter(), console=console, transient=True, auto_refresh=False)
 
     def __enter__(self) -> TraceRenderer:
@@ -66,9 +67,10 @@ class TraceRenderer:
                 self.in_code = event.text.endswith(CODE_OPEN)
             case Code():
                 self.pending, self.in_code = "", False
+                self._flush(final=True)
                 self.console.print(
                     Panel(
-                        Syntax(event.code, "python", theme="monokai", line_numbers=False),
+                        Syntax(event.code, "python", theme="monokai", word_wrap=True),
                         title=f"code #{event.index}",
                         title_align="left",
                         border_style="cyan",
@@ -115,9 +117,9 @@ class TraceRenderer:
         """Print settled thinking text; stop at a code fence (its code is shown highlighted)."""
         while self.pending:
             if self.in_code:
-                if final:
-                    self.pending = ""
-                return
+                if not final:
+                    return
+                self.pending = ""
             start = self.pending.find(CODE_OPEN)
             if start >= 0:
                 self._print(self.pending[:start])
@@ -126,12 +128,16 @@ class TraceRenderer:
             keep = 0 if final else _partial_fence(self.pending)
             self._print(self.pending[: len(self.pending) - keep])
             self.pending = self.pending[len(self.pending) - keep :]
-            return
+            break
+        if final and self.mid_line:  # panels start on a line of their own
+            self.console.print()
+            self.mid_line = False
 
     def _print(self, text: str) -> None:
         if text:
             style = "dim" if self.phase == "thinking" else ""
             self.console.print(Text(text, style=style), end="")
+            self.mid_line = not text.endswith("\n")
 
     def _meter(self) -> Text:
         used, budget = self.tokens[self.phase], self.budgets[self.phase]
@@ -155,6 +161,10 @@ def usage_table(event: RunFinished) -> Group:
     table.add_row("tokens", f"{usage.thinking_tokens} thinking · {usage.answer_tokens} answer")
     table.add_row("model calls", str(usage.model_calls))
     table.add_row("tool calls", f"{usage.tool_calls} · hints {usage.hints}")
-    timings = " · ".join(f"{k} {v / 1000:.2f}s" for k, v in sorted(event.timings_ms.items()))
+    timings = " · ".join(f"{k} {_duration(v)}" for k, v in sorted(event.timings_ms.items()))
     table.add_row("timings", timings)
     return Group(Text(""), table)
+
+
+def _duration(ms: float) -> str:
+    return f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
