@@ -1,0 +1,38 @@
+"""`startbox agent show|runs` read stored runs back, as a user would after the fact."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from agent.service import Agent
+from tests.agent.conftest import Script, collect
+
+
+async def startbox(store: Path, *args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "STARTBOX_AGENT_STORE_PATH": str(store), "COLUMNS": "300"}
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("startbox")), *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_show_and_runs_read_the_store(agent: Agent, script: Script) -> None:
+    script("<think>\n```python\nprint(3)\n```\n", "</think>", "\\boxed{3}")
+    events = await collect(agent)
+    run_id, store = events[0].run_id, agent.settings.database
+    code, out, _ = await startbox(store, "agent", "show", run_id, "--json")
+    assert code == 0
+    assert [json.loads(line)["seq"] for line in out.splitlines()] == [e.seq for e in events]
+    code, out, _ = await startbox(store, "agent", "show", run_id)
+    assert code == 0 and "code #1" in out and "output #1" in out
+    code, out, _ = await startbox(store, "agent", "runs", "--limit", "5")
+    assert code == 0 and run_id in out
+    code, _, err = await startbox(store, "agent", "show", "no-such-run")
+    assert code == 1 and "no run" in err
