@@ -56,9 +56,124 @@ class ThroughputResult(BaseModel):
     ratio: float
 
 
+class ApiResult(BaseModel):
+    concurrency: int
+    runs: int
+    with_code: bool
+    runs_per_s: float
+    sse_p50_ms: float
+    in_process_p50_ms: float
+
+    @property
+    def sse_added_ms(self) -> float:
+        return self.sse_p50_ms - self.in_process_p50_ms
+
+
 class AgentBenchReport(BaseModel):
     overhead: list[OverheadResult]
     throughput: ThroughputResult | None
+    api: list[ApiResult] = []
+
+
+def staged(request: dict[str, Any]) -> Reply:
+    """One run's turns, chosen from how far its prompt got, so concurrent runs interleave."""
+    prompt = request.get("prompt", "")
+    if "```output" not in prompt and "</think>" not in prompt:
+        return Reply(text="<think>\n```python\nprint(sum(range(10)))\n```\n")
+    if not prompt.rstrip().endswith("</think>"):
+        return Reply(text="It is 45.</think>")
+    return Reply(text="\n\n\\boxed{45}")
+
+
+def answer_only(request: dict[str, Any]) -> Reply:
+    prompt = request.get("prompt", "")
+    return Reply(text="\n\n\\boxed{1}" if prompt.endswith("</think>") else "<think>\nok</think>")
+
+
+async def api(runs: int, concurrency: int, home: Path, with_code: bool) -> ApiResult:
+    """Runs/s through POST /v1/solve at `concurrency`, and one run's latency through
+    POST /v1/runs + SSE against `Agent.solve` in-process, on a uvicorn in this process."""
+    import httpx
+    import uvicorn
+
+    from agent.api.app import create_app
+    from agent.api.settings import ApiSettings
+
+    responder = staged if with_code else answer_only
+    async with ScriptedServer([], default=responder) as server:
+        agents: list[Agent] = []
+
+        def factory() -> Agent:
+            model = ModelSettings(home=home, base_url=server.base_url, profile="qwen3",
+                                  served_name="scripted")  # fmt: skip
+            agent = Agent(AgentSettings(home=home, store_path=home / "bench-api.db"), model,
+                          SandboxSettings(home=home, pool_size=4))  # fmt: skip
+            agents.append(agent)
+            return agent
+
+        settings = ApiSettings(keys="bench", max_concurrent_runs=concurrency, port=_free_port())
+        app = create_app(settings, factory)
+        web = uvicorn.Server(uvicorn.Config(app, port=settings.port, log_level="warning"))
+        serving = asyncio.create_task(web.serve())
+        try:
+            async with asyncio.timeout(120):
+                while not web.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+                    await asyncio.sleep(0.05)
+            url = f"http://127.0.0.1:{settings.port}"
+            async with httpx.AsyncClient(base_url=url, headers={"x-api-key": "bench"},
+                                         timeout=120) as client:  # fmt: skip
+                rate = await _api_rate(client, runs, concurrency)
+                agent = agents[0]
+                await agent.pool.warm()
+                sse, local = [], []
+                for _ in range(15):
+                    sse.append(await _timed(_sse_run(client)))
+                    await agent.pool.warm()
+                    local.append(await _timed(_last(agent.solve("bench"))))
+                    await agent.pool.warm()
+        finally:
+            web.should_exit = True
+            await serving
+    return ApiResult(
+        concurrency=concurrency, runs=runs, with_code=with_code, runs_per_s=rate,
+        sse_p50_ms=statistics.median(sse), in_process_p50_ms=statistics.median(local),
+    )  # fmt: skip
+
+
+async def _api_rate(client: Any, runs: int, concurrency: int) -> float:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            response = await client.post("/v1/solve", json={"question": "bench"})
+            response.raise_for_status()
+
+    await asyncio.gather(*(one() for _ in range(concurrency)))  # warm-up
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(runs)))
+    return runs / (time.perf_counter() - started)
+
+
+async def _sse_run(client: Any) -> None:
+    run_id = (await client.post("/v1/runs", json={"question": "bench"})).json()["id"]
+    async with client.stream("GET", f"/v1/runs/{run_id}/events") as events:
+        async for line in events.aiter_lines():
+            if line == "event: run_finished":
+                return
+
+
+async def _timed(action: Any) -> float:
+    started = time.perf_counter()
+    await action
+    return (time.perf_counter() - started) * 1000
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def overhead(runs: int, persist: bool, home: Path) -> OverheadResult:
@@ -78,6 +193,7 @@ async def overhead(runs: int, persist: bool, home: Path) -> OverheadResult:
     ):
         for _ in range(runs):
             server.replies = [Reply(text=t) for t in turns]
+            await agent.pool.warm()  # no container churn in the background of the measure
             finished = await _last(agent.solve("bench", RunOptions(timeout=60)))
             t = finished.timings_ms
             samples.append(
@@ -151,12 +267,16 @@ async def run_bench(
     home: Path,
     console: Console,
     skip_throughput: bool,
+    api_runs: int = 0,
 ) -> AgentBenchReport:
     results = []
     for persist in (False, True):
         with console.status(f"orchestration overhead (persist={persist})"):
             results.append(await overhead(runs, persist, home))
     report = AgentBenchReport(overhead=results, throughput=None)
+    for with_code in (True, False) if api_runs else ():
+        with console.status(f"REST API at concurrency 16 (code: {with_code})"):
+            report.api.append(await api(api_runs, 16, home, with_code))
     if not skip_throughput:
         with console.status(f"agent vs raw completions at concurrency {concurrency}"):
             report.throughput = await throughput(base_url, concurrency, home)
@@ -177,6 +297,14 @@ def render(console: Console, report: AgentBenchReport) -> None:
             "p50 ≤ 2 ms",
         )
     console.print(table)
+    for a in report.api:
+        shape = "one code round" if a.with_code else "no code"
+        console.print(
+            f"REST API, concurrency {a.concurrency}, {shape}: [bold]{a.runs_per_s:.1f} runs/s[/] "
+            f"over {a.runs} runs; one run through SSE "
+            f"{a.sse_p50_ms:.1f} ms vs in-process {a.in_process_p50_ms:.1f} ms (p50): SSE adds "
+            f"{a.sse_added_ms:.1f} ms"
+        )
     if report.throughput:
         t = report.throughput
         console.print(

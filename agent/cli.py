@@ -170,6 +170,9 @@ def bench(
     runs: int = typer.Option(50, help="Scripted runs for the overhead figure."),
     concurrency: int = typer.Option(8, help="Concurrent runs for the throughput figure."),
     overhead_only: bool = typer.Option(False, help="Skip the real-model throughput half."),
+    api_runs: int = typer.Option(
+        0, help="Also bench the REST API with this many scripted runs (0: skip)."
+    ),
     out: Path = typer.Option(None, help="Also write the report as JSON."),
 ) -> None:
     """Orchestration overhead per round, and agent vs raw tokens/s on a real server.
@@ -187,6 +190,7 @@ def bench(
             home=AgentSettings().home,
             console=console,
             skip_throughput=overhead_only,
+            api_runs=api_runs,
         )
     )
     render(Console(), report)

@@ -88,10 +88,9 @@ class Agent:
         self.pool = await self._stack.enter_async_context(SandboxPool(self.sandbox_settings))
         checkpointer = None
         if self.settings.persist:
-            database = self.settings.database
-            self.store = await self._stack.enter_async_context(RunStore(database))
+            self.store = await self._stack.enter_async_context(RunStore(self.settings.database))
             checkpointer = await self._stack.enter_async_context(
-                AsyncSqliteSaver.from_conn_string(str(database))
+                AsyncSqliteSaver.from_conn_string(str(self.settings.checkpoints))
             )
         self.graph = build_graph(checkpointer)
 
@@ -149,7 +148,7 @@ class Agent:
                     profile=self.profile.name,
                 )
             )
-            async with asyncio.timeout(options.timeout), self.pool.session() as session:
+            async with asyncio.timeout(options.timeout), self.pool.session(lazy=True) as session:
                 context = RunContext(
                     prompt=self.prompt(question, options.kind),
                     options=options,

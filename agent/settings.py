@@ -58,3 +58,8 @@ class AgentSettings(BaseSettings, RunOptions):
     @property
     def database(self) -> Path:
         return self.store_path or self.home / "runs.db"
+
+    @property
+    def checkpoints(self) -> Path:
+        """LangGraph's checkpoints, in a file of their own beside the run store."""
+        return self.database.with_name(f"{self.database.stem}-checkpoints.db")

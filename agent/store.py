@@ -1,7 +1,8 @@
 """The run store: every run and its events in SQLite, so any run can be read back by id.
 
-Deltas arrive per token, so commits are batched: at most every `FLUSH_EVERY` events, and at
-once for every event that is not a delta (the steps a reader must never miss).
+Deltas arrive per token, so writes are batched in memory: flushed every `FLUSH_EVERY` events,
+and at once for every event that is not a delta (the steps a reader must never miss). No
+transaction stays open between flushes, so other writers of the file never wait on one.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class RunStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: aiosqlite.Connection | None = None
-        self._pending = 0
+        self._pending: list[tuple[str, int, str]] = []
 
     async def __aenter__(self) -> RunStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,7 +71,7 @@ class RunStore:
         tb: TracebackType | None,
     ) -> None:
         if self._db is not None:
-            await self._db.commit()
+            await self.flush()
             await self._db.close()
             self._db = None
 
@@ -88,16 +89,20 @@ class RunStore:
         await self.db.commit()
 
     async def append(self, event: Event) -> None:
-        await self.db.execute(
-            "INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)",
-            (event.run_id, event.seq, event.model_dump_json()),
-        )
-        self._pending += 1
-        if event.type != "thinking_delta" or self._pending >= FLUSH_EVERY:
+        self._pending.append((event.run_id, event.seq, event.model_dump_json()))
+        if event.type != "thinking_delta" or len(self._pending) >= FLUSH_EVERY:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._pending:
+            rows, self._pending = self._pending, []
+            await self.db.executemany(
+                "INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)", rows
+            )
             await self.db.commit()
-            self._pending = 0
 
     async def finish(self, run_id: str, status: RunStatus, answer: str | None) -> None:
+        await self.flush()
         await self.db.execute(
             "UPDATE runs SET status = ?, answer = ?, finished_at = ? WHERE id = ?",
             (status, answer, time.time(), run_id),
@@ -115,6 +120,7 @@ class RunStore:
         return record
 
     async def events(self, run_id: str, after: int = 0) -> list[Event]:
+        await self.flush()
         query = "SELECT body FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
         async with self.db.execute(query, (run_id, after)) as cursor:
             return [EVENT_ADAPTER.validate_json(body) async for (body,) in cursor]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,9 +58,15 @@ WORD = re.compile(r"\s*\S+|\s+")
 
 
 class ScriptedServer:
-    def __init__(self, replies: list[Reply], default: Reply | None = None) -> None:
+    def __init__(
+        self,
+        replies: list[Reply],
+        default: Reply | Callable[[dict[str, Any]], Reply] | None = None,
+    ) -> None:
         self.replies = list(replies)
-        self.default = default  # answers once the script is spent; None: HTTP 500
+        # answers once the script is spent: a fixed reply, or one chosen from the request (so
+        # concurrent runs each get their own next turn); None: HTTP 500
+        self.default = default
         self.requests: list[dict[str, Any]] = []
         self._server: asyncio.Server | None = None
 
@@ -90,7 +97,7 @@ class ScriptedServer:
             if head.startswith(b"GET /v1/models"):
                 await self._json(writer, 200, {"data": [{"id": "scripted", "object": "model"}]})
                 return
-            reply = self.replies.pop(0) if self.replies else self.default or Reply(status=500)
+            reply = self.replies.pop(0) if self.replies else self._fallback(body)
             if reply.text is not None:
                 reply = reply.as_vllm(body)
             await self._reply(writer, reply)
@@ -119,6 +126,11 @@ class ScriptedServer:
             await self._event(writer, {"choices": [], "usage": reply.usage})
         writer.write(b"data: [DONE]\n\n")
         await writer.drain()
+
+    def _fallback(self, request: dict[str, Any]) -> Reply:
+        if self.default is None:
+            return Reply(status=500)
+        return self.default(request) if callable(self.default) else self.default
 
     @staticmethod
     async def _json(writer: asyncio.StreamWriter, status: int, data: dict[str, Any]) -> None:

@@ -90,8 +90,10 @@ class SandboxPool:
                 await self._started.wait()
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[Session]:
-        session = Session(self, await self.acquire())
+    async def session(self, lazy: bool = False) -> AsyncIterator[Session]:
+        """A session of one owner. `lazy` takes its container at the first `run`, so an owner
+        that may never run code (an agent run that just answers) costs no container."""
+        session = Session(self, None if lazy else await self.acquire())
         try:
             yield session
         finally:
@@ -181,7 +183,7 @@ class Session:
     call transparently gets a fresh one.
     """
 
-    def __init__(self, pool: SandboxPool, container: SandboxContainer) -> None:
+    def __init__(self, pool: SandboxPool, container: SandboxContainer | None) -> None:
         self._pool = pool
         self._container: SandboxContainer | None = container
         self._lock = asyncio.Lock()

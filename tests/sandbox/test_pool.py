@@ -77,3 +77,10 @@ async def test_leftovers_of_a_killed_owner_are_reaped() -> None:
     async with SandboxPool(SandboxSettings(pool_size=0)) as pool:
         assert pool.reaped >= len(orphans)
     assert not orphans & {c["Id"] for c in list_sandboxes(client)}
+
+
+async def test_a_lazy_session_takes_a_container_only_when_code_runs(pool: SandboxPool) -> None:
+    async with pool.session(lazy=True) as session:
+        before = pool.size["in_use"]
+        assert (await session.run("1 + 1")).value == "2"
+        assert pool.size["in_use"] == before + 1
