@@ -75,15 +75,19 @@ def exec_(
 @app.command("build-image")
 def build_image(
     force: bool = typer.Option(False, help="Rebuild even if the image is current."),
-    dockerfile_base: str = typer.Option(
-        None,
-        help="Build from sandbox/image/Dockerfile on this registry base image (e.g. "
-        "python:3.12-slim) instead of offline with debootstrap.",
+    dockerfile: bool = typer.Option(
+        False,
+        "--dockerfile",
+        help="Build from sandbox/image/Dockerfile on a registry base image (pip installs the "
+        "libraries) instead of offline with debootstrap.",
+    ),
+    base_image: str = typer.Option(
+        "python:3.12-slim", help="The registry base image for --dockerfile."
     ),
 ) -> None:
     """Build the sandbox image (offline by default; about a minute the first time).
 
-    Example: startbox sandbox build-image
+    Example: startbox sandbox build-image    (or, with a registry: --dockerfile)
     """
     import docker
 
@@ -97,7 +101,7 @@ def build_image(
                 docker.from_env(timeout=600),
                 settings.image,
                 home=settings.home,
-                dockerfile_base=dockerfile_base,
+                dockerfile_base=base_image if dockerfile else None,
                 force=force,
                 progress=lambda line: status.update(f"[dim]{line[:120]}"),
             )

@@ -119,7 +119,7 @@ def debootstrap(rootfs: Path, *, progress: Progress) -> None:
     if shutil.which("debootstrap") is None:
         raise ImageError(
             "debootstrap is not installed: `apt-get install debootstrap`, or build from a "
-            "registry with `startbox sandbox build-image --dockerfile-base python:3.12-slim`"
+            "registry with `startbox sandbox build-image --dockerfile`"
         )
     if os.geteuid() != 0:
         raise ImageError("debootstrap needs root: run `sudo startbox sandbox build-image`")
