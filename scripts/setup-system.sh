@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs and starts the system parts startbox needs (Docker engine, Redis, debootstrap).
+# Installs and starts the system parts startbox needs (Docker engine, Redis, debootstrap, and
+# Chromium for the UI's browser test).
 # Idempotent: a second run only checks. Debian/Ubuntu as root does it all; anywhere else it
 # prints what to install and stops, because guessing another package manager is worse.
 set -euo pipefail
 
-APT_PACKAGES=(docker.io redis-server debootstrap)
+APT_PACKAGES=(docker.io redis-server debootstrap chromium)
 STARTBOX_HOME="${STARTBOX_HOME:-$HOME/.cache/startbox}"
 mkdir -p "$STARTBOX_HOME"
 
@@ -12,6 +13,7 @@ missing=()
 command -v dockerd >/dev/null || command -v docker >/dev/null || missing+=(docker.io)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v chromium >/dev/null || missing+=(chromium)
 
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then

@@ -1,0 +1,179 @@
+"""The event -> view model, fed with the agent's own event types as JSON (what the API sends)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from agent.events import (
+    Answer,
+    BudgetExhausted,
+    Code,
+    Error,
+    Execution,
+    Hint,
+    RunFinished,
+    RunStarted,
+    ThinkingDelta,
+    Usage,
+)
+from ui.view import Cell, HintStep, Notice, Text, TraceView, math_markdown, run_label
+
+HINT = "Wait, maybe using python here is a good idea."
+OPTIONS = {"thinking_budget": 100, "answer_budget": 20, "max_tool_calls": 2, "kind": "math"}
+
+
+def as_json(*events: Any) -> list[dict[str, Any]]:
+    """Events numbered like a run's, as the API serialises them."""
+    out = []
+    for seq, event in enumerate(events, start=1):
+        event.run_id, event.seq = "r1", seq
+        out.append(json.loads(event.model_dump_json()))
+    return out
+
+
+def deltas(text: str, phase: str = "thinking") -> list[ThinkingDelta]:
+    """One delta per word with its trailing space, as a model streams tokens."""
+    return [ThinkingDelta(text=word, phase=phase) for word in re.findall(r"\S+\s*|\s+", text)]
+
+
+def started() -> RunStarted:
+    return RunStarted(question="6 * 7?", options=OPTIONS, model="m", profile="qwen3")
+
+
+def finished(status: str = "ok", **usage: int) -> RunFinished:
+    answer = "42" if status == "ok" else None
+    timings = {"model": 12.5, "sandbox": 3.0}
+    return RunFinished(status=status, answer=answer, usage=Usage(**usage), timings_ms=timings)
+
+
+def view_of(*events: Any) -> TraceView:
+    view = TraceView()
+    for event in as_json(*events):
+        view.apply(event)
+    return view
+
+
+def test_a_full_run_folds_into_steps() -> None:
+    events = (
+        started(),
+        *deltas("<think>\nLet me compute. ```python\nx = 6 * 7\nprint(x)\n```"),
+        Code(index=1, code="x = 6 * 7\nprint(x)"),
+        Execution(index=1, status="ok", stdout="42\n", output="42"),
+        *deltas("So 42.</think>"),
+        *deltas("\n\nThe answer is \\boxed{42}.", "answer"),
+        Answer(text="The answer is \\boxed{42}.", answer="42", extracted=True, stop_cause="eos"),
+        finished(thinking_tokens=9, answer_tokens=4, tool_calls=1),
+    )
+    view = view_of(*events)
+    kinds = [type(step).__name__ for step in view.steps]
+    assert kinds == ["Text", "Cell", "Text", "Text"]
+    first = view.steps[0]
+    assert isinstance(first, Text) and first.shown == "Let me compute."  # fence and marker gone
+    cell = view.steps[1]
+    assert isinstance(cell, Cell) and cell.output is not None
+    assert (cell.code, cell.output.stdout, cell.output.ok) == ("x = 6 * 7\nprint(x)", "42\n", True)
+    assert [(s.phase, s.shown) for s in view.steps[2:]] == [  # type: ignore[union-attr]
+        ("thinking", "So 42."),
+        ("answer", "The answer is \\boxed{42}."),
+    ]
+    assert view.status == "ok" and not view.running and view.failure is None
+    assert view.final is not None and view.final.answer == "42"
+    assert view.question == "6 * 7?" and view.model == "m" and view.last_seq == len(events)
+    assert ("tool calls", 1) in view.usage_rows()
+    assert view.timing_rows() == [("model", 12.5), ("sandbox", 3.0)]
+
+
+def test_meters_count_deltas_live_then_take_the_exact_usage() -> None:
+    events = as_json(started(), *deltas("a b c d e"), *deltas("x y", "answer"),
+                     finished(thinking_tokens=7, answer_tokens=3))  # fmt: skip
+    view = TraceView()
+    for event in events[:-1]:
+        view.apply(event)
+    live = {m.phase: m for m in view.meters()}
+    thinking = live["thinking"]
+    assert (thinking.used, thinking.budget, thinking.exact) == (5, 100, False)
+    assert live["answer"].label == "answer: ~2 / 20 tokens"
+    assert abs(live["thinking"].fraction - 0.05) < 1e-9
+    view.apply(events[-1])
+    exact = {m.phase: m for m in view.meters()}
+    assert (exact["thinking"].used, exact["thinking"].exact) == (7, True)
+    assert exact["answer"].label == "answer: 3 / 20 tokens"
+
+
+def test_a_meter_is_full_at_most() -> None:
+    view = view_of(started(), *deltas(" ".join(["w"] * 150)))
+    assert view.meters()[0].fraction == 1.0
+
+
+def test_hints_budget_and_errors_are_marked() -> None:
+    view = view_of(
+        started(),
+        *deltas("<think>\nEasy.</think>"),
+        Hint(text=f"\n\n{HINT}\n```python\n", reason="thinking_ended"),
+        *deltas("print(4)\n```"),
+        Code(index=1, code="print(4)"),
+        Execution(index=1, status="error", stderr="boom\n", error="ZeroDivisionError", output="x"),
+        BudgetExhausted(budget=100, used=101),
+        Error(message="model host returned 500", where="generate"),
+        finished("error"),
+    )
+    hint = view.steps[1]
+    assert isinstance(hint, HintStep) and hint.shown == HINT
+    cell = view.steps[2]
+    assert isinstance(cell, Cell) and cell.code == "print(4)"  # the text before it lost the code
+    assert cell.output is not None and not cell.output.ok and cell.output.stderr == "boom\n"
+    notices = [s for s in view.steps if isinstance(s, Notice)]
+    assert [n.kind for n in notices] == ["budget", "error"]
+    assert "101 of 100" in notices[0].message
+    assert view.failure == "The run failed: model host returned 500 (in generate)"
+
+
+def test_a_rejected_call_takes_its_code_from_the_text() -> None:
+    view = view_of(
+        started(),
+        *deltas("<think>\nMore: ```python\nprint(1)\n```"),
+        Execution(index=3, status="rejected", error="Code execution limit reached", output="x"),
+    )
+    cell = view.steps[-1]
+    assert isinstance(cell, Cell) and cell.code == "print(1)" and cell.output is not None
+    assert cell.output.error == "Code execution limit reached"
+
+
+def test_cancelled_and_silent_failures_say_so() -> None:
+    assert view_of(started(), finished("cancelled")).failure == (
+        "The run was cancelled before it finished."
+    )
+    assert "API log" in (view_of(started(), finished("error")).failure or "")
+    assert view_of(started()).failure is None
+
+
+def test_a_record_reopens_and_its_final_status_wins() -> None:
+    events = as_json(started(), *deltas("hi there"))
+    record = {"id": "r1", "question": "6 * 7?", "options": OPTIONS, "status": "cancelled",
+              "events": events}  # fmt: skip
+    view = TraceView.from_record(record)
+    assert view.status == "cancelled" and view.last_seq == 3
+    assert not view.apply(events[1])  # already seen: a resumed stream repeats nothing
+    running = TraceView.from_record({**record, "status": "running"})
+    assert running.running
+
+
+def test_unknown_events_are_shown_not_dropped() -> None:
+    view = TraceView()
+    assert view.apply({"type": "brand_new", "seq": 1, "run_id": "r"})
+    assert isinstance(view.steps[0], Notice) and "brand_new" in view.steps[0].message
+
+
+def test_math_markdown_makes_latex_render() -> None:
+    assert math_markdown("So \\boxed{42}.") == "So $\\boxed{42}$."
+    assert math_markdown("x = \\boxed{\\frac{1}{2}} and y") == "x = $\\boxed{\\frac{1}{2}}$ and y"
+    assert math_markdown("$a = \\boxed{1}$") == "$a = \\boxed{1}$"  # already math
+    assert math_markdown("\\(a\\) and \\[b\\]") == "$a$ and $$b$$"
+    assert math_markdown("\\boxed{unclosed") == "\\boxed{unclosed"
+
+
+def test_run_label_is_short_and_one_line() -> None:
+    label = run_label({"created_at": 0, "question": "a\nlong " * 40, "status": "ok"})
+    assert "\n" not in label and len(label) < 60 and label.endswith("…")

@@ -1,0 +1,346 @@
+"""The page's model: trace events (JSON objects from the API) folded into what the page shows.
+
+It imports no Streamlit, so every rule of the page (merging deltas, pairing code with its
+output, the budget meter, why a run failed, LaTeX for the answer) is unit-testable;
+`ui/render.py` only draws a `TraceView`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+Event = dict[str, Any]
+TERMINAL = ("ok", "error", "cancelled")
+STATUS_ICONS = {
+    "running": ":material/hourglass_top:",
+    "ok": ":material/check_circle:",
+    "error": ":material/error:",
+    "cancelled": ":material/cancel:",
+}
+CODE_FENCE = "```python"
+THINK_MARKERS = ("<think>", "</think>")  # the families startbox profiles use (Qwen3, QwQ, R1)
+
+
+@dataclass
+class Text:
+    """Consecutive thinking_delta events of one phase, joined."""
+
+    phase: str
+    text: str
+
+    @property
+    def shown(self) -> str:
+        """The text without think markers, which are syntax, not thought."""
+        text = self.text
+        for marker in THINK_MARKERS:
+            text = text.replace(marker, "")
+        return text.strip()
+
+
+@dataclass
+class HintStep:
+    text: str
+    reason: str
+
+    @property
+    def shown(self) -> str:
+        """The hint without the code fence it opens (the code cell below shows the code)."""
+        return self.text.strip().removesuffix(CODE_FENCE).strip()
+
+
+@dataclass
+class Output:
+    """An execution result, with its streams kept apart so the page can set them apart."""
+
+    status: str
+    stdout: str = ""
+    stderr: str = ""
+    value: str | None = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class Cell:
+    """A code block the model wrote, and what running it gave (None while it runs)."""
+
+    index: int
+    code: str
+    output: Output | None = None
+
+
+@dataclass
+class Notice:
+    """Something the reader must not miss: a spent budget, an error, an unknown event."""
+
+    kind: str  # budget | error | info
+    message: str
+
+
+Step = Text | HintStep | Cell | Notice
+
+
+@dataclass
+class FinalAnswer:
+    text: str
+    answer: str | None
+    extracted: bool
+    stop_cause: str
+
+
+@dataclass
+class Meter:
+    """Tokens used against a budget; `exact` once run_finished brought the real counts."""
+
+    phase: str
+    used: int
+    budget: int
+    exact: bool
+
+    @property
+    def fraction(self) -> float:
+        if self.budget <= 0:
+            return 1.0 if self.used else 0.0
+        return min(self.used / self.budget, 1.0)
+
+    @property
+    def label(self) -> str:
+        approx = "" if self.exact else "~"
+        return f"{self.phase}: {approx}{self.used} / {self.budget} tokens"
+
+
+@dataclass
+class TraceView:
+    run_id: str = ""
+    question: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    model: str = ""
+    profile: str = ""
+    status: str = "running"
+    steps: list[Step] = field(default_factory=list)
+    deltas: dict[str, int] = field(default_factory=dict)  # thinking_delta events per phase
+    final: FinalAnswer | None = None
+    usage: dict[str, int] | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    last_seq: int = 0
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TraceView:
+        """A run as GET /v1/runs/{id} returns it; its status wins once it is final."""
+        view = cls(
+            run_id=record.get("id", ""),
+            question=record.get("question", ""),
+            options=dict(record.get("options") or {}),
+        )
+        for event in record.get("events") or []:
+            view.apply(event)
+        if record.get("status") in TERMINAL:
+            view.status = record["status"]
+        return view
+
+    def apply(self, event: Event) -> bool:
+        """Fold one event in. Returns False for a token delta (redraw when convenient), True
+        for a step worth drawing at once. Events already seen (by seq) are skipped."""
+        seq = int(event.get("seq", 0))
+        if seq and seq <= self.last_seq:
+            return False
+        self.last_seq = max(self.last_seq, seq)
+        self.run_id = event.get("run_id") or self.run_id
+        kind = event.get("type")
+        if kind == "thinking_delta":
+            self._delta(event["text"], event.get("phase", "thinking"))
+            return False
+        if kind == "run_started":
+            self.question = event.get("question", self.question)
+            self.options = {**self.options, **(event.get("options") or {})}
+            self.model, self.profile = event.get("model", ""), event.get("profile", "")
+        elif kind == "hint":
+            self.steps.append(HintStep(event["text"], event.get("reason", "")))
+        elif kind == "code":
+            self._cut_code_from_text(event["code"])
+            self.steps.append(Cell(int(event["index"]), event["code"]))
+        elif kind == "execution":
+            self._execution(event)
+        elif kind == "budget_exhausted":
+            self.steps.append(
+                Notice(
+                    "budget",
+                    f"Thinking budget spent ({event['used']} of {event['budget']} tokens): "
+                    "the model was told to answer now.",
+                )
+            )
+        elif kind == "answer":
+            self.final = FinalAnswer(
+                event.get("text", ""),
+                event.get("answer"),
+                bool(event.get("extracted")),
+                event.get("stop_cause", ""),
+            )
+        elif kind == "run_finished":
+            self._finished(event)
+        elif kind == "error":
+            message = f"{event.get('message', '')} (in {event.get('where', '?')})"
+            self.errors.append(message)
+            self.steps.append(Notice("error", message))
+        else:
+            self.steps.append(
+                Notice("info", f"unknown event {kind!r}: this UI may be older than the API")
+            )
+        return True
+
+    def _delta(self, text: str, phase: str) -> None:
+        self.deltas[phase] = self.deltas.get(phase, 0) + 1
+        last = self.steps[-1] if self.steps else None
+        if isinstance(last, Text) and last.phase == phase:
+            last.text += text
+        else:
+            self.steps.append(Text(phase, text))
+
+    def _cut_code_from_text(self, code: str | None = None) -> str:
+        """The deltas streamed the code block too; the cell shows it, so the text drops it.
+        The block opens with a fence in the text, or in the hint just before it (then it is
+        found by the `code`'s first line). Returns the code the text held, for an execution
+        that came without a code event (a call over the limit is rejected unrun)."""
+        last = self.steps[-1] if self.steps else None
+        if not isinstance(last, Text):
+            return ""
+        fence = last.text.rfind(CODE_FENCE)
+        if fence >= 0:
+            start, body = fence, last.text[fence + len(CODE_FENCE) :]
+        elif code is not None and code.strip():
+            start = last.text.find(code.strip().split("\n")[0])
+            body = last.text[start:]
+        else:
+            start = -1
+        if start < 0:
+            return ""
+        last.text = last.text[:start]
+        if not last.shown.strip():
+            self.steps.pop()
+        return body.strip("\n").removesuffix("```").strip("\n")
+
+    def _execution(self, event: Event) -> None:
+        output = Output(
+            status=event.get("status", "?"),
+            stdout=event.get("stdout") or "",
+            stderr=event.get("stderr") or "",
+            value=event.get("value"),
+            error=event.get("error"),
+            duration_ms=float(event.get("duration_ms") or 0.0),
+            truncated=bool(event.get("truncated")),
+        )
+        index = int(event["index"])
+        for step in reversed(self.steps):
+            if isinstance(step, Cell) and step.index == index:
+                step.output = output
+                return
+        self.steps.append(Cell(index, self._cut_code_from_text(), output))  # no code event
+
+    def _finished(self, event: Event) -> None:
+        self.status = event.get("status", "ok")
+        self.usage = dict(event.get("usage") or {})
+        self.timings_ms = dict(event.get("timings_ms") or {})
+        if self.final is None and event.get("answer") is not None:
+            self.final = FinalAnswer("", event["answer"], True, "")
+
+    @property
+    def running(self) -> bool:
+        return self.status not in TERMINAL
+
+    @property
+    def kind(self) -> str:
+        return str(self.options.get("kind") or "math")
+
+    def meters(self) -> list[Meter]:
+        """Thinking and answer tokens against their budgets: ~ counted from the stream while
+        it runs (one delta is about one token), exact from run_finished's usage."""
+        meters = []
+        for phase, budget_key, usage_key in (
+            ("thinking", "thinking_budget", "thinking_tokens"),
+            ("answer", "answer_budget", "answer_tokens"),
+        ):
+            budget = self.options.get(budget_key)
+            if budget is None:
+                continue
+            if self.usage is not None and usage_key in self.usage:
+                meters.append(Meter(phase, int(self.usage[usage_key]), int(budget), True))
+            else:
+                meters.append(Meter(phase, self.deltas.get(phase, 0), int(budget), False))
+        return meters
+
+    @property
+    def failure(self) -> str | None:
+        """Why the run did not succeed, in words; None while running or after success."""
+        said = "; ".join(self.errors)
+        if self.status == "error":
+            if not said:
+                return "The run failed without an error event; the API log says why."
+            return f"The run failed: {said}"
+        if self.status == "cancelled":
+            return "The run was cancelled before it finished" + (f": {said}" if said else ".")
+        return None
+
+    def usage_rows(self) -> list[tuple[str, int]]:
+        return [(name.replace("_", " "), int(value)) for name, value in (self.usage or {}).items()]
+
+    def timing_rows(self) -> list[tuple[str, float]]:
+        return [(name.replace("_", " "), float(ms)) for name, ms in self.timings_ms.items()]
+
+
+def run_label(run: dict[str, Any], width: int = 42) -> str:
+    """A past run as one sidebar line: time and the start of the question (the icon, from
+    STATUS_ICONS, shows the status)."""
+    when = dt.datetime.fromtimestamp(float(run.get("created_at") or 0)).strftime("%m-%d %H:%M")
+    question = " ".join(str(run.get("question", "")).split())
+    if len(question) > width:
+        question = question[: width - 1] + "…"
+    return f"{when} · {question}"
+
+
+BOXED = "\\boxed{"
+MATH_TOKEN = re.compile(r"\$\$|\$|\\boxed\{")
+
+
+def math_markdown(text: str) -> str:
+    """Model LaTeX as Streamlit markdown (KaTeX): \\( \\) and \\[ \\] become $ and $$, and a
+    \\boxed{...} outside math gets $ around it, so it renders instead of showing as source."""
+    text = text.replace("\\[", "$$").replace("\\]", "$$").replace("\\(", "$").replace("\\)", "$")
+    out: list[str] = []
+    position, math = 0, ""
+    for match in MATH_TOKEN.finditer(text):
+        if match.start() < position:
+            continue  # inside a \boxed{} already copied
+        token = match.group()
+        if token != BOXED:
+            math = "" if math == token else (math or token)
+            continue
+        if math:
+            continue
+        end = _closing_brace(text, match.end())
+        if end is None:
+            break
+        out.append(text[position : match.start()] + "$" + text[match.start() : end + 1] + "$")
+        position = end + 1
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> int | None:
+    depth = 1
+    for index in range(start, len(text)):
+        if text[index] == "{":
+            depth += 1
+        elif text[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
