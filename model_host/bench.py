@@ -10,6 +10,7 @@ With prefix caching the follow-up reuses the prefix's KV blocks; without, a fres
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 import uuid
@@ -39,6 +40,7 @@ class ThroughputRow(BaseModel):
     wall_s: float
     tokens_per_s: float
     ttft_median_s: float
+    client_cpu_ms_per_token: float  # the bench process's own CPU time: what the client costs
 
 
 class ContinuationRow(BaseModel):
@@ -54,6 +56,8 @@ class BenchReport(BaseModel):
     base_url: str
     model: str
     max_tokens: int
+    load_before: float  # 1-minute load average: other work on the machine skews the figures
+    load_after: float
     throughput: list[ThroughputRow]
     continuation: list[ContinuationRow]
 
@@ -71,6 +75,7 @@ async def run_bench(
     prompt = template.render(
         [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
     )
+    load_before = os.getloadavg()[0]
     rows: list[ThroughputRow] = []
     async with CompletionClient(base_url, model, timeout=600) as client:
         await client.complete(prompt, max_tokens=4, stop=[], sampling=SAMPLING)  # warm up
@@ -86,6 +91,8 @@ async def run_bench(
         base_url=base_url,
         model=model,
         max_tokens=max_tokens,
+        load_before=load_before,
+        load_after=os.getloadavg()[0],
         throughput=rows,
         continuation=continuation,
     )
@@ -101,9 +108,9 @@ async def _ours(
         )  # fmt: skip
         return done.completion_tokens, done.first_token_s or 0.0
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     results = await asyncio.gather(*(one() for _ in range(level)))
-    return _row("startbox", level, results, time.monotonic() - started)
+    return _row("startbox", level, results, time.monotonic() - started, time.process_time() - cpu)
 
 
 async def _openai(
@@ -131,16 +138,19 @@ async def _openai(
         return tokens, first or 0.0
 
     try:
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         results = await asyncio.gather(*(one() for _ in range(level)))
-        return _row("openai", level, results, time.monotonic() - started)
+        return _row("openai", level, results, time.monotonic() - started, time.process_time() - cpu)
     finally:
         await api.close()
 
 
-def _row(client: str, level: int, results: list[tuple[int, float]], wall: float) -> ThroughputRow:
+def _row(
+    client: str, level: int, results: list[tuple[int, float]], wall: float, cpu: float
+) -> ThroughputRow:
     tokens = sum(count for count, _ in results)
     return ThroughputRow(
+        client_cpu_ms_per_token=round(1000 * cpu / max(tokens, 1), 3),
         client=client,
         concurrency=level,
         requests=len(results),
@@ -214,14 +224,18 @@ async def _continuation(
 
 def render(console: Console, report: BenchReport) -> None:
     table = Table(title=f"generation, {report.max_tokens} tokens per request ({report.model})")
-    for column in ("client", "concurrency", "tokens", "wall s", "tokens/s", "TTFT median s"):
+    for column in ("client", "concurrency", "tokens", "wall s", "tokens/s", "TTFT median s",
+                   "client CPU ms/token"):  # fmt: skip
         table.add_column(column, justify="right")
     for row in report.throughput:
         table.add_row(
             row.client, str(row.concurrency), str(row.completion_tokens), f"{row.wall_s:.2f}",
             f"{row.tokens_per_s:.1f}", f"{row.ttft_median_s:.3f}",
+            f"{row.client_cpu_ms_per_token:.2f}",
         )  # fmt: skip
     console.print(table)
+    console.print(f"load average (1 min): {report.load_before:.2f} before, "
+                  f"{report.load_after:.2f} after")  # fmt: skip
     table = Table(title="continuation after a tool output (time to first token)")
     for column in ("prefix caching", "runs", "prompt tokens", "TTFT median s", "TTFT min s",
                    "cached tokens/run"):  # fmt: skip
@@ -238,12 +252,15 @@ def render(console: Console, report: BenchReport) -> None:
 def as_markdown(report: BenchReport) -> str:
     """The tables as Markdown, for docs/benchmarks.md."""
     lines = [
-        "| client | concurrency | tokens | wall s | tokens/s | TTFT median s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        f"Load average (1 min): {report.load_before:.2f} before, {report.load_after:.2f} after.",
+        "",
+        "| client | concurrency | tokens | wall s | tokens/s | TTFT median s "
+        "| client CPU ms/token |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
         f"| {r.client} | {r.concurrency} | {r.completion_tokens} | {r.wall_s:.2f} | "
-        f"{r.tokens_per_s:.1f} | {r.ttft_median_s:.3f} |"
+        f"{r.tokens_per_s:.1f} | {r.ttft_median_s:.3f} | {r.client_cpu_ms_per_token:.2f} |"
         for r in report.throughput
     ]
     lines += [
