@@ -20,7 +20,7 @@ def trace(view: TraceView) -> None:
                 f"**Hint** ({step.reason or 'inserted'}): {step.shown}", icon=":material/lightbulb:"
             )
         elif isinstance(step, Cell):
-            cell(step)
+            cell(step, view.running)
         elif isinstance(step, Notice):
             notice(step)
     if view.running:
@@ -45,11 +45,14 @@ def text(step: Text) -> None:
         st.text(step.shown)
 
 
-def cell(step: Cell) -> None:
+def cell(step: Cell, running: bool) -> None:
     st.caption(f":material/code: code cell {step.index}")
     st.code(step.code or "# (the code event was not received)", language="python")
     if step.output is None:
-        st.caption(":material/hourglass_top: running in the sandbox…")
+        if running:
+            st.caption(":material/hourglass_top: running in the sandbox…")
+        else:
+            st.caption(":material/block: no result: the run ended before this cell did")
         return
     output(step.output)
 

@@ -83,3 +83,37 @@ def test_a_run_link_reopens_the_trace(stack: Stack, ui_url: str, tmp_path: Path)
         browser.wait_settled(30)
         browser.screenshot(ARTIFACTS / "reopened.png")
         assert "checked in the sandbox" in browser.text()
+
+
+def test_the_trace_streams_live_and_the_stop_button_cancels(
+    stack: Stack, ui_url: str, tmp_path: Path
+) -> None:
+    stack.load(
+        "<think>\nLet me wait a little.\n```python\n"
+        "import time\ntime.sleep(2)\nprint('slept')\n```\n",
+        "Done waiting.</think>",
+        "\n\n\\boxed{1}",
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with Browser(tmp_path / "profile") as browser:
+        browser.goto(ui_url)
+        browser.wait_settled(60)
+        browser.type_into(CHAT_INPUT, "Wait two seconds, then answer 1.")
+        browser.wait_for_text("running in the sandbox", 60)  # drawn before the output exists
+        assert "slept" not in browser.text() and "timings:" not in browser.text()
+        browser.screenshot(ARTIFACTS / "live.png")
+        browser.wait_for_text("timings:", 60)
+        assert "slept" in browser.text()
+
+        stack.load("<think>\nThis takes long.\n```python\nimport time\ntime.sleep(30)\n```\n")
+        browser.type_into(CHAT_INPUT, "Take your time.")
+        browser.wait_for_text("This takes long.", 60)
+        browser.wait_for_text("Stop this run", 30)
+        browser.evaluate(
+            "[...document.querySelectorAll('button')]"
+            ".find(b => b.innerText.includes('Stop this run')).click()"
+        )
+        browser.wait_for_text("The run was cancelled", 30)
+        assert "the run ended before this cell did" in browser.text()
+        browser.wait_settled(30)
+        browser.screenshot(ARTIFACTS / "cancelled.png")
