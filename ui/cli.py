@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from rich.console import Console
 
 console = Console(stderr=True)
 APP = Path(__file__).with_name("app.py")
-STOP_TIMEOUT = 10.0  # seconds Streamlit gets to exit after Ctrl-C before it is killed
+STOP_TIMEOUT = 20.0  # seconds Streamlit gets to exit once stopped, before it is killed
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
@@ -74,8 +75,9 @@ def run_ui(
     shown = "localhost" if settings.host in ("127.0.0.1", "::1") else settings.host
     console.print(f"UI on http://{shown}:{settings.port} (Ctrl-C stops it)")
     process = subprocess.Popen(streamlit_command(settings.host, settings.port), env=env)
+    signal.signal(signal.SIGTERM, _interrupt)  # `docker stop`, `kill`: stop Streamlit too
     try:
-        code = process.wait()
+        code = process.wait()  # a server: it runs until it is stopped
     except KeyboardInterrupt:
         process.terminate()
         try:
@@ -84,3 +86,8 @@ def run_ui(
             process.kill()
             code = process.wait(timeout=STOP_TIMEOUT)
     raise typer.Exit(code)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C, so the Streamlit child is stopped rather than left orphaned."""
+    raise KeyboardInterrupt
