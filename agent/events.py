@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from sandbox.result import ExecResult
+
 Phase = Literal["thinking", "answer"]
 RunStatus = Literal["running", "ok", "error", "cancelled"]
 
@@ -57,16 +59,12 @@ class Code(_Event):
     code: str
 
 
-class Execution(_Event):
+class Execution(_Event, ExecResult):
+    """A sandbox result (status, stdout, stderr, value, error, duration_ms, truncated) plus
+    its place in the run and what the model was shown."""
+
     type: Literal["execution"] = "execution"
     index: int
-    status: str
-    stdout: str = ""
-    stderr: str = ""
-    value: str | None = None
-    error: str | None = None
-    duration_ms: float = 0.0
-    truncated: bool = False
     output: str = Field(description="The text shown to the model in the output fence.")
 
 

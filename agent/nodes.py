@@ -31,7 +31,7 @@ from agent.events import (
 from agent.state import AgentState, RunContext
 from model_host.client import Completion
 from model_host.profiles import ModelProfile
-from sandbox.result import ExecResult
+from sandbox.result import ExecResult, Status
 
 HINT_WORD = re.compile(r"(?<![A-Za-z])(Wait|Alternatively)\b")
 HOLD_BACK = len("Alternatively")
@@ -215,7 +215,7 @@ async def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, 
             f"Code execution limit reached ({ctx.options.max_tool_calls} runs): this code was "
             "not run, and no more code can be run. Continue by reasoning alone."
         )
-        write(Execution(index=index, status="rejected", error=output, output=output))
+        write(Execution(index=index, status=Status.rejected, error=output, output=output))
         return {"transcript": closed + profile.output_block(output), "route": "generate"}
     write(Code(index=index, code=code))
     started = time.perf_counter()
