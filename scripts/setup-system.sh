@@ -5,12 +5,13 @@
 # prints what to install and stops, because guessing another package manager is worse.
 set -euo pipefail
 
-APT_PACKAGES=(docker.io redis-server debootstrap chromium)
 STARTBOX_HOME="${STARTBOX_HOME:-$HOME/.cache/startbox}"
 mkdir -p "$STARTBOX_HOME"
 
 missing=()
-command -v dockerd >/dev/null || command -v docker >/dev/null || missing+=(docker.io)
+# an engine that already answers will do; otherwise we need dockerd (a docker client alone,
+# as some images ship, cannot run containers)
+docker info >/dev/null 2>&1 || command -v dockerd >/dev/null || missing+=(docker.io)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v chromium >/dev/null || missing+=(chromium)
