@@ -1,0 +1,56 @@
+"""Per-sample results as JSON lines, keyed by problem and sample, so reruns are idempotent.
+
+Appending is the only write; readers keep the last line per key. A rerun therefore never
+counts a sample twice, and a crash mid-write loses at most the line being written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from workflows.grading import Cause
+
+
+class SampleResult(BaseModel):
+    dataset: str
+    problem_id: str
+    sample: int
+    kind: str
+    status: str  # the agent run's: ok | error | cancelled
+    answer: str | None = None
+    reference: str | None = None
+    correct: bool = False
+    cause: Cause | None = None
+    detail: str = ""
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+    tool_calls: int = 0
+    latency_ms: float = 0.0
+    run_id: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.problem_id, self.sample)
+
+
+def read_results(path: Path) -> dict[tuple[str, int], SampleResult]:
+    """The last result per (problem, sample); a torn or foreign line is skipped."""
+    results: dict[tuple[str, int], SampleResult] = {}
+    if not path.exists():
+        return results
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                result = SampleResult.model_validate(json.loads(line))
+            except (json.JSONDecodeError, ValidationError):
+                continue
+            results[result.key] = result
+    return results
+
+
+def append_result(path: Path, result: SampleResult) -> None:
+    with path.open("a", encoding="utf-8") as out:
+        out.write(result.model_dump_json() + "\n")

@@ -1,0 +1,101 @@
+"""`batch run`: every problem x sample through one in-process Agent, bounded concurrency.
+
+Resumable: what the results file already holds is skipped, except runs that failed (model
+down, timeout), which are retried; the newer line then supersedes the old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from agent.events import RunFinished
+from agent.service import Agent, QuestionError
+from agent.settings import RunOptions
+from workflows.datasets import Problem
+from workflows.grading import Grader
+from workflows.results import SampleResult, append_result, read_results
+
+
+class BatchOutcome(BaseModel):
+    planned: int  # problem x sample pairs in the dataset
+    skipped: int  # already in the results file
+    ran: int
+
+
+async def solve_one(
+    agent: Agent, grader: Grader, problem: Problem, sample: int, options: RunOptions
+) -> SampleResult:
+    """One sample of one problem, solved and graded; failures become results, not raises."""
+    seed = None if options.seed is None else options.seed + sample
+    options = options.model_copy(update={"kind": problem.kind, "seed": seed})
+    base = SampleResult(
+        dataset=problem.dataset,
+        problem_id=problem.id,
+        sample=sample,
+        kind=problem.kind,
+        status="error",
+        reference=problem.reference,
+    )
+    finished: RunFinished | None = None
+    error = ""
+    try:
+        async for event in agent.solve(problem.question, options):
+            if event.type == "error":
+                error = event.message
+            elif isinstance(event, RunFinished):
+                finished = event
+    except QuestionError as exc:
+        return base.model_copy(update={"cause": "run_error", "detail": str(exc)})
+    assert finished is not None  # solve always ends with run_finished
+    base = base.model_copy(
+        update={
+            "status": finished.status,
+            "answer": finished.answer,
+            "thinking_tokens": finished.usage.thinking_tokens,
+            "answer_tokens": finished.usage.answer_tokens,
+            "tool_calls": finished.usage.tool_calls,
+            "latency_ms": finished.timings_ms.get("total", 0.0),
+            "run_id": finished.run_id,
+        }
+    )
+    if finished.status != "ok":
+        return base.model_copy(update={"cause": "run_error", "detail": error})
+    grade = await grader.grade(problem, finished.answer)
+    return base.model_copy(update=grade.model_dump())
+
+
+def pending(
+    problems: list[Problem], samples: int, out: Path
+) -> tuple[list[tuple[Problem, int]], int]:
+    """The (problem, sample) pairs still to run, and how many are done already."""
+    done = {key for key, r in read_results(out).items() if r.cause != "run_error"}
+    todo = [(p, s) for p in problems for s in range(samples) if (p.id, s) not in done]
+    return todo, len(problems) * samples - len(todo)
+
+
+async def run_batch(
+    agent: Agent,
+    grader: Grader,
+    problems: list[Problem],
+    out: Path,
+    options: RunOptions,
+    samples: int = 1,
+    concurrency: int = 4,
+    on_result: Callable[[SampleResult], None] | None = None,
+) -> BatchOutcome:
+    todo, skipped = pending(problems, samples, out)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(problem: Problem, sample: int) -> None:
+        async with gate:
+            result = await solve_one(agent, grader, problem, sample, options)
+        append_result(out, result)  # one writer: the event loop, one line at a time
+        if on_result is not None:
+            on_result(result)
+
+    await asyncio.gather(*(one(p, s) for p, s in todo))
+    return BatchOutcome(planned=len(problems) * samples, skipped=skipped, ran=len(todo))
