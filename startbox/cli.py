@@ -13,6 +13,7 @@ from agent.cli import app as agent_app
 from model_host.cli import app as model_app
 from sandbox.cli import app as sandbox_app
 from ui.cli import run_ui
+from workflows.cli import app as batch_app
 
 app = typer.Typer(
     name="startbox",
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(model_app, name="model")
 app.add_typer(agent_app, name="agent")
+app.add_typer(batch_app, name="batch")
 app.command()(solve)
 app.command()(demo)
 app.command()(api)
