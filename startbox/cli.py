@@ -14,6 +14,7 @@ from model_host.cli import app as model_app
 from sandbox.cli import app as sandbox_app
 from ui.cli import run_ui
 from workflows.cli import app as batch_app
+from workflows.cli import redis, worker
 
 app = typer.Typer(
     name="startbox",
@@ -29,3 +30,5 @@ app.command()(solve)
 app.command()(demo)
 app.command()(api)
 app.command("ui")(run_ui)
+app.command()(worker)
+app.command()(redis)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help` is fast
+    from agent.service import Agent
     from agent.settings import RunOptions
     from model_host.settings import ModelSettings
     from workflows.datasets import Problem
+    from workflows.grading import Grader
+    from workflows.queue import QueueSettings
 
 app = typer.Typer(help="Batch solving of problem sets, graded, with reports.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -59,10 +63,14 @@ def run(
 
     Example: startbox batch run sample --out results.jsonl --concurrency 4 --samples 2
     """
-    from pydantic import ValidationError
+    problems = _problems(source, kind, field, limit)
+    options = _options(thinking_budget, answer_budget, max_tool_calls, seed, timeout)
+    model_settings = _model_settings(model, base_url)
+    asyncio.run(_run(problems, out, options, model_settings, samples, concurrency, grade_timeout))
+    report(out, as_json=False)
 
-    from agent.settings import AgentSettings
-    from model_host.settings import ModelSettings
+
+def _problems(source: str, kind: str, field: list[str], limit: int | None) -> list[Problem]:
     from workflows.datasets import load
 
     if kind not in ("math", "code"):
@@ -83,20 +91,42 @@ def run(
     problems = data.problems[:limit] if limit else data.problems
     if not problems:
         raise typer.BadParameter(f"{source} holds no usable problem (see the skipped lines)")
+    return problems
+
+
+def _options(
+    thinking_budget: int | None,
+    answer_budget: int | None,
+    max_tool_calls: int | None,
+    seed: int | None,
+    timeout: float | None,
+) -> RunOptions:
+    from pydantic import ValidationError
+
+    from agent.settings import AgentSettings
+
     try:
-        options = AgentSettings().run_options(
+        return AgentSettings().run_options(
             thinking_budget=thinking_budget,
             answer_budget=answer_budget,
             max_tool_calls=max_tool_calls,
             seed=seed,
             timeout=timeout,
         )
-        overrides = {"model": model, "base_url": base_url}
-        model_settings = ModelSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from None
-    asyncio.run(_run(problems, out, options, model_settings, samples, concurrency, grade_timeout))
-    report(out, as_json=False)
+
+
+def _model_settings(model: str | None, base_url: str | None) -> ModelSettings:
+    from pydantic import ValidationError
+
+    from model_host.settings import ModelSettings
+
+    try:
+        overrides = {"model": model, "base_url": base_url}
+        return ModelSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 async def _run(
@@ -110,23 +140,13 @@ async def _run(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from agent.service import Agent
-    from agent.settings import AgentSettings
-    from sandbox.settings import SandboxSettings
-    from workflows.grading import Grader
     from workflows.results import SampleResult
     from workflows.runner import pending, run_batch
 
     todo, done = pending(problems, samples, out)
     console.print(f"{len(todo)} runs to do, {done} already in {out}")
-    sandbox = SandboxSettings()
-    sandbox = sandbox.model_copy(update={"max_sessions": max(sandbox.max_sessions, concurrency)})
-    async with (
-        Agent(
-            AgentSettings(), model_settings, sandbox, progress=lambda m: console.print(m)
-        ) as agent,
-        Grader(agent.pool, grade_timeout, grade_timeout) as grader,
-    ):
+    async with contextlib.AsyncExitStack() as stack:
+        agent, grader = await _open_agent(stack, model_settings, concurrency, grade_timeout)
         columns = ("{task.description}", BarColumn(), MofNCompleteColumn(),
                    "{task.fields[right]} right", TimeRemainingColumn())  # fmt: skip
         with Progress(*columns, console=console) as progress:
@@ -141,6 +161,26 @@ async def _run(
             await run_batch(
                 agent, grader, problems, out, options, samples, concurrency, on_result=tick
             )
+
+
+async def _open_agent(
+    stack: contextlib.AsyncExitStack,
+    model_settings: ModelSettings,
+    concurrency: int,
+    grade_timeout: float,
+) -> tuple[Agent, Grader]:
+    """One Agent and Grader for `concurrency` runs at once, closed with `stack`."""
+    from agent.service import Agent
+    from agent.settings import AgentSettings
+    from sandbox.settings import SandboxSettings
+    from workflows.grading import Grader
+
+    sandbox = SandboxSettings()
+    sandbox = sandbox.model_copy(update={"max_sessions": max(sandbox.max_sessions, concurrency)})
+    agent = Agent(AgentSettings(), model_settings, sandbox, progress=lambda m: console.print(m))
+    agent = await stack.enter_async_context(agent)
+    grader = await stack.enter_async_context(Grader(agent.pool, grade_timeout, grade_timeout))
+    return agent, grader
 
 
 def _fields(pairs: list[str]) -> dict[str, str]:
@@ -176,5 +216,165 @@ def report(
     console.print(f"summary written to {summary_path}")
 
 
+def submit(
+    source: str = typer.Argument(..., help="A JSONL file, 'sample' or 'humaneval'."),
+    name: str = typer.Option(None, envvar="STARTBOX_BATCH_NAME", help="Default: the dataset."),
+    kind: str = typer.Option("math", envvar="STARTBOX_BATCH_KIND", help="math or code."),
+    samples: int = typer.Option(1, min=1, envvar="STARTBOX_BATCH_SAMPLES"),
+    limit: int = typer.Option(None, min=1, envvar="STARTBOX_BATCH_LIMIT"),
+    field: list[str] = typer.Option([], envvar="STARTBOX_BATCH_FIELD", help="question=NAME ..."),
+    thinking_budget: int = typer.Option(None, envvar="STARTBOX_AGENT_THINKING_BUDGET"),
+    answer_budget: int = typer.Option(None, envvar="STARTBOX_AGENT_ANSWER_BUDGET"),
+    max_tool_calls: int = typer.Option(None, envvar="STARTBOX_AGENT_MAX_TOOL_CALLS"),
+    seed: int = typer.Option(None, envvar="STARTBOX_AGENT_SEED"),
+    timeout: float = typer.Option(None, envvar="STARTBOX_AGENT_TIMEOUT", help="Seconds per run."),
+    redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
+) -> None:
+    """Queue one job per problem x sample on Redis; resubmitting never duplicates a job.
+
+    Example: startbox batch submit sample --name demo --samples 4
+    """
+    from workflows import queue
+
+    problems = _problems(source, kind, field, limit)
+    options = _options(thinking_budget, answer_budget, max_tool_calls, seed, timeout)
+    batch = name or problems[0].dataset
+    enqueued, present = _with_redis(
+        redis_url, lambda redis: queue.submit(redis, batch, problems, samples, options)
+    )
+    console.print(f"batch {batch}: {enqueued} jobs queued, {present} already queued or done")
+
+
+def status(
+    name: str = typer.Argument(..., help="The batch name given to `batch submit`."),
+    redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
+) -> None:
+    """Progress of a queued batch: done, correct, queued, running.
+
+    Example: startbox batch status demo
+    """
+    from workflows import queue
+
+    batch = _with_redis(redis_url, lambda redis: queue.status(redis, name))
+    typer.echo(
+        f"{batch.name}: {batch.done}/{batch.total} done, {batch.correct} correct, "
+        f"{batch.queued} queued, {batch.running} running"
+        + (" (cancelled)" if batch.cancelled else "")
+    )
+
+
+def results(
+    name: str = typer.Argument(..., help="The batch name given to `batch submit`."),
+    out: Path = typer.Option(..., help="Write the results JSONL here (and FILE.summary.json)."),
+    redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
+) -> None:
+    """Write a queued batch's results so far, then print its summary.
+
+    Example: startbox batch results demo --out demo.jsonl
+    """
+    from workflows import queue
+
+    rows = _with_redis(redis_url, lambda redis: queue.results(redis, name))
+    out.write_text("".join(r.model_dump_json() + "\n" for r in rows), encoding="utf-8")
+    report(out, as_json=False)
+
+
+def cancel(
+    name: str = typer.Argument(..., help="The batch name given to `batch submit`."),
+    redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
+) -> None:
+    """Drop a batch's queued jobs; running ones finish, held ones are skipped.
+
+    Example: startbox batch cancel demo
+    """
+    from workflows import queue
+
+    removed = _with_redis(redis_url, lambda redis: queue.cancel(redis, name))
+    console.print(f"batch {name} cancelled: {removed} queued jobs dropped")
+
+
+def _with_redis(redis_url: str | None, action: Any) -> Any:
+    """Run `action(redis)` on a fresh connection; a missing batch or Redis exits with the fix."""
+    from workflows import queue
+
+    settings = _queue_settings(redis_url)
+
+    async def go() -> Any:
+        redis = await queue.connect(settings)
+        try:
+            return await action(redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(go())
+    except (KeyError, ConnectionError) as exc:
+        console.print(f"[red]error:[/] {exc.args[0]}")
+        raise typer.Exit(1) from None
+
+
+def _queue_settings(redis_url: str | None, **extra: Any) -> QueueSettings:
+    from workflows.queue import QueueSettings
+
+    overrides = {"redis_url": redis_url, **extra}
+    return QueueSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def worker(
+    concurrency: int = typer.Option(4, min=1, envvar="STARTBOX_WORKER_CONCURRENCY"),
+    redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
+    job_timeout: float = typer.Option(
+        None, envvar="STARTBOX_QUEUE_JOB_TIMEOUT", help="Seconds per job (default 900)."
+    ),
+    grade_timeout: float = typer.Option(10.0, envvar="STARTBOX_BATCH_GRADE_TIMEOUT"),
+    model: str = typer.Option(None, envvar="STARTBOX_MODEL_MODEL", help="Model dir or hub id."),
+    base_url: str = typer.Option(None, envvar="STARTBOX_MODEL_BASE_URL"),
+    burst: bool = typer.Option(False, help="Exit once the queue is empty."),
+) -> None:
+    """Solve queued batch jobs, `concurrency` at a time; run it on any number of machines.
+
+    Example: STARTBOX_QUEUE_REDIS_URL=redis://queue-host:6379 startbox worker --concurrency 8
+    """
+    from arq.worker import Worker
+
+    from workflows.queue import worker_options
+
+    settings = _queue_settings(redis_url, job_timeout=job_timeout)
+    model_settings = _model_settings(model, base_url)
+
+    async def open_agent(stack: contextlib.AsyncExitStack) -> tuple[Agent, Grader]:
+        return await _open_agent(stack, model_settings, concurrency, grade_timeout)
+
+    console.print(f"worker on {settings.redis_url}, {concurrency} jobs at once")
+    Worker(**worker_options(settings, concurrency, open_agent, burst)).run()
+
+
+def redis(
+    port: int = typer.Option(6379, envvar="STARTBOX_REDIS_PORT"),
+    directory: Path = typer.Option(
+        None, envvar="STARTBOX_REDIS_DIR", help="Data dir; default STARTBOX_HOME/redis."
+    ),
+) -> None:
+    """Run redis-server on loopback with append-only persistence, for the batch queue.
+
+    Example: startbox redis --port 6379
+    """
+    import os
+
+    from agent.settings import AgentSettings
+    from workflows.redis_server import redis_command
+
+    try:
+        command = redis_command(port, directory or AgentSettings().home / "redis")
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    os.execv(command[0], command)
+
+
 app.command()(run)
 app.command()(report)
+app.command()(submit)
+app.command()(status)
+app.command()(results)
+app.command()(cancel)

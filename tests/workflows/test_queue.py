@@ -1,0 +1,216 @@
+"""Batches on a real redis-server: submit, resubmit, workers, status, results, cancel, and a
+worker SIGKILLed mid-job whose job another worker finishes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from arq.connections import ArqRedis
+
+from agent.settings import RunOptions
+from model_host.scripted import ScriptedServer
+from workflows import queue
+from workflows.datasets import Problem
+from workflows.redis_server import redis_command
+
+STARTBOX = str(Path(sys.executable).with_name("startbox"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    server = subprocess.Popen(
+        redis_command(port, tmp_path_factory.mktemp("redis")), stdout=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError("redis-server exited at start") from None
+                time.sleep(0.1)
+        else:
+            raise TimeoutError("redis-server did not listen within 10 s")
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[ArqRedis]:
+    pool = await queue.connect(queue.QueueSettings(redis_url=redis_url))
+    yield pool
+    await pool.aclose()
+
+
+def env(redis_url: str, base_url: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "STARTBOX_QUEUE_REDIS_URL": redis_url,
+        "STARTBOX_MODEL_BASE_URL": base_url,
+        "STARTBOX_MODEL_PROFILE": "qwen3",
+        "STARTBOX_MODEL_SERVED_NAME": "scripted",
+        "STARTBOX_MODEL_RETRIES": "0",
+        "STARTBOX_AGENT_PERSIST": "false",
+        "STARTBOX_AGENT_ROUND_TOKENS": "64",
+        "STARTBOX_AGENT_TIMEOUT": "60",
+        "STARTBOX_SANDBOX_POOL_SIZE": "1",
+        "COLUMNS": "200",
+        **extra,
+    }
+
+
+async def startbox(environment: dict[str, str], *args: str, wait: float = 120) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        STARTBOX, *args, env=environment,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(process.communicate(), wait)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
+def problems(*questions: str) -> list[Problem]:
+    return [
+        Problem(dataset="q", id=q.split(":")[0].lower(), kind="math", question=q, reference="4")
+        for q in questions
+    ]
+
+
+async def test_submit_work_status_results_cancel(
+    scripted: ScriptedServer, redis_url: str, redis: ArqRedis, tmp_path: Path
+) -> None:
+    data = tmp_path / "q.jsonl"
+    rows = [{"id": q.split(":")[0].lower(), "problem": q, "answer": "4"}
+            for q in ("RIGHT: 2+2?", "WRONG: 2+2?", "CRASH: 2+2?")]  # fmt: skip
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    environment = env(redis_url, scripted.base_url)
+    submit = ["batch", "submit", str(data), "--name", "b1", "--samples", "2"]
+    code, out = await startbox(environment, *submit)
+    assert code == 0 and "6 jobs queued, 0 already" in out, out
+    code, out = await startbox(environment, *submit)
+    assert code == 0 and "0 jobs queued, 6 already" in out, out
+    code, out = await startbox(environment, "batch", "status", "b1")
+    assert "0/6 done" in out and "6 queued" in out, out
+
+    code, out = await startbox(environment, "worker", "--concurrency", "3", "--burst")
+    assert code == 0, out
+    code, out = await startbox(environment, "batch", "status", "b1")
+    assert "6/6 done, 2 correct, 0 queued, 0 running" in out, out
+    results = tmp_path / "b1.jsonl"
+    code, out = await startbox(environment, "batch", "results", "b1", "--out", str(results))
+    assert code == 0 and "pass@2" in out, out
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted((r["problem_id"], r["sample"], r["correct"], r["cause"]) for r in lines) == [
+        ("crash", 0, False, "run_error"),
+        ("crash", 1, False, "run_error"),
+        ("right", 0, True, None),
+        ("right", 1, True, None),
+        ("wrong", 0, False, "wrong"),
+        ("wrong", 1, False, "wrong"),
+    ]
+
+    code, out = await startbox(environment, *submit)  # only the failed runs go again
+    assert "2 jobs queued, 4 already" in out, out
+    code, out = await startbox(environment, "batch", "cancel", "b1")
+    assert code == 0 and "2 queued jobs dropped" in out, out
+    code, out = await startbox(environment, "batch", "status", "b1")
+    assert "0 queued" in out and "(cancelled)" in out, out
+    code, out = await startbox(environment, "batch", "status", "nope")
+    assert code == 1 and "no batch named 'nope'" in out
+
+
+class Hang:
+    """A model server that lists its model, then never answers a completion."""
+
+    def __init__(self) -> None:
+        self.called = asyncio.Event()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.server.close()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"GET /v1/models"):
+            body = json.dumps({"data": [{"id": "scripted", "object": "model"}]}).encode()
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            writer.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+            writer.close()
+            return
+        self.called.set()
+        await reader.read()  # until the worker's connection dies with it
+
+
+async def test_a_killed_workers_job_is_finished_by_another(
+    scripted: ScriptedServer, redis_url: str, redis: ArqRedis
+) -> None:
+    options = RunOptions(timeout=60, thinking_budget=64, answer_budget=32)
+    assert await queue.submit(redis, "kill", problems("RIGHT: 2+2?"), 1, options) == (1, 0)
+    hang = Hang()
+    async with hang as hanging_url:
+        doomed = await asyncio.create_subprocess_exec(
+            STARTBOX, "worker", "--concurrency", "1",
+            env=env(redis_url, hanging_url, STARTBOX_QUEUE_JOB_TIMEOUT="3"),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            await asyncio.wait_for(hang.called.wait(), 120)  # the job is mid-run
+            assert (await queue.status(redis, "kill")).running == 1
+        finally:
+            doomed.kill()  # SIGKILL: no cleanup, the in-progress mark stays until it expires
+            await asyncio.wait_for(doomed.wait(), 30)
+    # a second worker takes the job over once the dead one's mark expires (3 s + 10 s)
+    code, out = await startbox(env(redis_url, scripted.base_url), "worker", "--burst", wait=180)
+    assert code == 0, out
+    done = await queue.results(redis, "kill")
+    assert [(r.problem_id, r.sample, r.correct) for r in done] == [("right", 0, True)]
+    status = await queue.status(redis, "kill")
+    assert (status.done, status.queued, status.running) == (1, 0, 0)
+
+
+async def test_startbox_redis_serves_with_append_only_persistence(tmp_path: Path) -> None:
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        STARTBOX, "redis", "--port", str(port), "--directory", str(tmp_path),
+        stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        settings = queue.QueueSettings(redis_url=f"redis://127.0.0.1:{port}")
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    pool = await queue.connect(settings)
+                    break
+                except ConnectionError:
+                    await asyncio.sleep(0.2)
+        assert await pool.config_get("appendonly") == {"appendonly": "yes"}
+        assert await pool.config_get("bind") == {"bind": "127.0.0.1"}
+        await pool.aclose()
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), 10)
+    assert os.listdir(tmp_path)  # the append-only files

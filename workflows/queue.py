@@ -1,0 +1,191 @@
+"""Batches on Redis with arq: one job per problem x sample, any number of workers.
+
+Why arq: it is asyncio-native (the agent is async, so one worker process runs N runs at once
+in one event loop with one sandbox pool), it dedupes jobs by id, and it is at-least-once: a
+job stays queued until a worker finishes it, so a worker killed mid-job leaves it to another
+once the job's in-progress mark expires (job timeout + 10 s).
+
+Results live in a Redis hash per batch keyed by problem and sample, written with HSET: a job
+run twice (after a worker died) overwrites, never duplicates. Job ids are
+`name:dataset:problem:sample`, so a resubmit enqueues nothing that is queued, running or done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from arq import func
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent.settings import RunOptions
+from workflows.datasets import Problem
+from workflows.results import SampleResult
+
+QUEUE = "startbox:queue"
+
+
+class QueueSettings(BaseSettings):
+    """Where the queue lives; env twins `STARTBOX_QUEUE_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="STARTBOX_QUEUE_", extra="forbid")
+
+    redis_url: str = Field("redis://127.0.0.1:6379", description="Redis, as a redis:// URL.")
+    job_timeout: float = Field(
+        900.0, gt=0, description="Seconds a job may run; a dead worker's job restarts after +10."
+    )
+
+    @property
+    def redis(self) -> RedisSettings:
+        return RedisSettings.from_dsn(self.redis_url)
+
+
+class BatchStatus(BaseModel):
+    name: str
+    total: int
+    done: int
+    correct: int
+    queued: int
+    running: int
+    cancelled: bool
+
+
+def _keys(name: str) -> tuple[str, str, str]:
+    base = f"startbox:batch:{name}"
+    return f"{base}:meta", f"{base}:jobs", f"{base}:results"
+
+
+def job_id(name: str, problem: Problem, sample: int) -> str:
+    return f"{name}:{problem.dataset}:{problem.id}:{sample}"
+
+
+def _field(problem_id: str, sample: int) -> str:
+    return f"{problem_id}#{sample}"
+
+
+async def connect(settings: QueueSettings) -> ArqRedis:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    try:
+        return await create_pool(settings.redis, default_queue_name=QUEUE)
+    except (RedisConnectionError, OSError) as exc:
+        raise ConnectionError(
+            f"no Redis at {settings.redis_url}: start one with `startbox redis` or set "
+            "STARTBOX_QUEUE_REDIS_URL"
+        ) from exc
+
+
+async def submit(
+    redis: ArqRedis, name: str, problems: list[Problem], samples: int, options: RunOptions
+) -> tuple[int, int]:
+    """Queue what is not done, queued or running; returns (enqueued, already there)."""
+    meta, jobs, _ = _keys(name)
+    await redis.hset(meta, mapping={"total": len(problems) * samples, "cancelled": 0})
+    done = {
+        key for key, r in (await _results(redis, name)).items() if r.cause != "run_error"
+    }  # a failed run is retried on resubmit, like `batch run` does
+    enqueued = 0
+    for problem in problems:
+        for sample in range(samples):
+            if (problem.id, sample) in done:
+                continue
+            ident = job_id(name, problem, sample)
+            await redis.sadd(jobs, ident)
+            job = await redis.enqueue_job(
+                "solve", name, problem.model_dump_json(), sample, options.model_dump_json(),
+                _job_id=ident, _queue_name=QUEUE,
+            )  # fmt: skip
+            enqueued += job is not None
+    return enqueued, len(problems) * samples - enqueued
+
+
+async def _results(redis: ArqRedis, name: str) -> dict[tuple[str, int], SampleResult]:
+    raw = await redis.hgetall(_keys(name)[2])
+    parsed = (SampleResult.model_validate_json(value) for value in raw.values())
+    return {r.key: r for r in parsed}
+
+
+async def results(redis: ArqRedis, name: str) -> list[SampleResult]:
+    return sorted((await _results(redis, name)).values(), key=lambda r: r.key)
+
+
+async def status(redis: ArqRedis, name: str) -> BatchStatus:
+    meta_key, jobs_key, _ = _keys(name)
+    meta = await redis.hgetall(meta_key)
+    if not meta:
+        raise KeyError(f"no batch named {name!r} (submit it with `startbox batch submit`)")
+    ids = [i.decode() for i in await redis.smembers(jobs_key)]
+    scores = await redis.zmscore(QUEUE, ids) if ids else []
+    running = sum([await redis.exists(in_progress_key_prefix + i) for i in ids])
+    done = await _results(redis, name)
+    return BatchStatus(
+        name=name,
+        total=int(meta[b"total"]),
+        done=len(done),
+        correct=sum(r.correct for r in done.values()),
+        queued=sum(score is not None for score in scores) - running,
+        running=running,
+        cancelled=meta.get(b"cancelled") == b"1",
+    )
+
+
+async def cancel(redis: ArqRedis, name: str) -> int:
+    """Drop the batch's queued jobs and tell workers to skip any they already hold."""
+    meta_key, jobs_key, _ = _keys(name)
+    if not await redis.exists(meta_key):
+        raise KeyError(f"no batch named {name!r}")
+    await redis.hset(meta_key, "cancelled", 1)
+    ids = [i.decode() for i in await redis.smembers(jobs_key)]
+    removed = await redis.zrem(QUEUE, *ids) if ids else 0
+    for ident in ids:
+        await redis.delete(job_key_prefix + ident)
+    return int(removed)
+
+
+async def solve(
+    ctx: dict[str, Any], name: str, problem_json: str, sample: int, options: str
+) -> str:
+    """The arq job: solve, grade, HSET the result (idempotent by problem and sample)."""
+    from workflows.runner import solve_one
+
+    redis: ArqRedis = ctx["redis"]
+    meta_key, _, results_key = _keys(name)
+    if await redis.hget(meta_key, "cancelled") == b"1":
+        return "cancelled"
+    problem = Problem.model_validate_json(problem_json)
+    result = await solve_one(
+        ctx["agent"], ctx["grader"], problem, sample, RunOptions.model_validate_json(options)
+    )
+    await redis.hset(results_key, _field(problem.id, sample), result.model_dump_json())
+    return "correct" if result.correct else result.cause or "done"
+
+
+def worker_options(
+    settings: QueueSettings, concurrency: int, open_agent: Any, burst: bool = False
+) -> dict[str, Any]:
+    """arq Worker arguments; `open_agent(stack)` enters the Agent and Grader, returns both."""
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        stack = contextlib.AsyncExitStack()
+        ctx["stack"] = stack
+        ctx["agent"], ctx["grader"] = await open_agent(stack)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if "stack" in ctx:
+            await ctx["stack"].aclose()
+
+    return {
+        "functions": [func(solve, name="solve", max_tries=5)],
+        "queue_name": QUEUE,
+        "redis_settings": settings.redis,
+        "max_jobs": concurrency,
+        "job_timeout": settings.job_timeout,
+        "keep_result": 0,  # the results hash is the record; arq's copy would only go stale
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "burst": burst,
+        "poll_delay": 0.2,
+    }
