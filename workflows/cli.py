@@ -320,6 +320,37 @@ def _queue_settings(redis_url: str | None, **extra: Any) -> QueueSettings:
     return QueueSettings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def bench(
+    jobs: int = typer.Option(64, min=1, help="Jobs per measure."),
+    workers: list[int] = typer.Option([1, 2, 4], help="Worker counts to measure (repeatable)."),
+    concurrency: int = typer.Option(4, min=1, help="Runs at once per worker and in-process."),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON lines."),
+) -> None:
+    """Queue overhead per job and throughput with 1, 2, 4 workers against `batch run`, all on
+    the scripted model server (a stand-in for a fast GPU) and a private redis-server.
+
+    Example: startbox batch bench --jobs 64 --workers 1 --workers 2 --workers 4
+    """
+    from rich.table import Table
+
+    from workflows.bench import bench as measure
+
+    rows = asyncio.run(measure(jobs, workers, concurrency))
+    if as_json:
+        for row in rows:
+            typer.echo(row.model_dump_json())
+        return
+    view = Table(title=f"batch throughput, scripted model, {jobs} jobs per row")
+    for column in ("mode", "workers", "concurrency", "jobs/s", "ms/job"):
+        view.add_column(column, justify="right")
+    for row in rows:
+        view.add_row(row.mode, str(row.workers), str(row.concurrency),
+                     f"{row.jobs_per_s:.1f}", f"{row.ms_per_job:.1f}")  # fmt: skip
+    Console().print(view)
+    serial = {row.mode: row.ms_per_job for row in rows if row.concurrency == 1}
+    console.print(f"queue overhead per job: {serial['queue'] - serial['in-process']:.1f} ms")
+
+
 def worker(
     concurrency: int = typer.Option(4, min=1, envvar="STARTBOX_WORKER_CONCURRENCY"),
     redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
@@ -378,3 +409,4 @@ app.command()(submit)
 app.command()(status)
 app.command()(results)
 app.command()(cancel)
+app.command()(bench)

