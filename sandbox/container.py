@@ -37,7 +37,7 @@ class ExitState:
     exit_code: int | None
 
 
-def hardened_config(settings: SandboxSettings) -> dict[str, Any]:
+def hardened_config(settings: SandboxSettings, pool_id: str = "") -> dict[str, Any]:
     """docker-py `containers.create` arguments: every restriction in one place."""
     uid, _, gid = settings.user.partition(":")
     config: dict[str, Any] = {
@@ -61,7 +61,7 @@ def hardened_config(settings: SandboxSettings) -> dict[str, Any]:
         "nano_cpus": int(settings.cpus * 1e9),
         "environment": {"HOME": "/work", "TMPDIR": "/work", "LANG": "C.UTF-8"},
         "hostname": "sandbox",
-        "labels": owner_labels(),
+        "labels": owner_labels(pool_id),
     }
     if settings.runtime:
         config["runtime"] = settings.runtime
@@ -84,10 +84,12 @@ class SandboxContainer:
 
     @classmethod
     async def start(
-        cls, client: docker.DockerClient, settings: SandboxSettings
+        cls, client: docker.DockerClient, settings: SandboxSettings, pool_id: str = ""
     ) -> SandboxContainer:
         """Create, attach, start and wait until the runner has pre-imported its libraries."""
-        container = await asyncio.to_thread(client.containers.create, **hardened_config(settings))
+        container = await asyncio.to_thread(
+            client.containers.create, **hardened_config(settings, pool_id)
+        )
         try:
             sock = await asyncio.to_thread(_attach, client, container)
             self = cls(container, sock)

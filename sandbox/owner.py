@@ -16,6 +16,7 @@ import docker.errors
 
 LABEL = "startbox.sandbox"
 OWNER_LABEL = "startbox.owner"
+POOL_LABEL = "startbox.pool"
 
 
 def _start_time(pid: int) -> str | None:
@@ -30,8 +31,8 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
 
 
-def owner_labels() -> dict[str, str]:
-    return {LABEL: "1", OWNER_LABEL: owner_id()}
+def owner_labels(pool_id: str = "") -> dict[str, str]:
+    return {LABEL: "1", OWNER_LABEL: owner_id(), POOL_LABEL: pool_id}
 
 
 def owner_alive(owner: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from types import TracebackType
 
@@ -40,6 +41,7 @@ class PoolExhausted(SandboxError):
 class SandboxPool:
     def __init__(self, settings: SandboxSettings | None = None) -> None:
         self.settings = settings or SandboxSettings()
+        self.id = uuid.uuid4().hex  # labels this pool's containers
         self._client: docker.DockerClient | None = None
         # a failed start is queued as its exception, so a waiter learns why at once
         self._ready: asyncio.Queue[SandboxContainer | Exception] = asyncio.Queue()
@@ -157,7 +159,7 @@ class SandboxPool:
     async def _start_one(self) -> None:
         assert self._client is not None
         try:
-            container = await SandboxContainer.start(self._client, self.settings)
+            container = await SandboxContainer.start(self._client, self.settings, self.id)
         except Exception as exc:
             log.warning("sandbox container failed to start: %s", exc)
             self._ready.put_nowait(exc)

@@ -7,21 +7,21 @@ from collections.abc import AsyncIterator
 import docker
 import pytest
 
-from sandbox.owner import OWNER_LABEL, list_sandboxes, owner_id
+from sandbox.owner import POOL_LABEL, list_sandboxes
 from sandbox.pool import SandboxPool, Session
 from sandbox.settings import SandboxSettings
 
 
-def our_containers() -> list[str]:
+def containers_of(pool: SandboxPool) -> list[str]:
     found = list_sandboxes(docker.from_env())
-    return [c["Id"] for c in found if c["Labels"].get(OWNER_LABEL) == owner_id()]
+    return [c["Id"] for c in found if c["Labels"].get(POOL_LABEL) == pool.id]
 
 
 @pytest.fixture(scope="session")
 async def pool() -> AsyncIterator[SandboxPool]:
     async with SandboxPool(SandboxSettings(pool_size=2, memory="256m", timeout=10)) as pool:
         yield pool
-    assert our_containers() == [], "the pool left containers behind"
+    assert containers_of(pool) == [], "the pool left containers behind"
 
 
 @pytest.fixture
@@ -38,3 +38,4 @@ async def small_pool() -> AsyncIterator[SandboxPool]:
     )
     async with SandboxPool(settings) as pool:
         yield pool
+    assert containers_of(pool) == [], "the pool left containers behind"
