@@ -166,7 +166,11 @@ class Agent:
                     "recursion_limit": recursion_limit(options, self.settings.round_tokens),
                 }
                 async for mode, chunk in self.graph.astream(
-                    initial_state(), config, context=context, stream_mode=["custom", "values"]
+                    initial_state(),
+                    config,
+                    context=context,
+                    stream_mode=["custom", "values"],
+                    durability="exit",  # the run store keeps every event; checkpoint once
                 ):
                     if mode == "values":
                         state = chunk
