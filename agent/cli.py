@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from agent import flags
+
 if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help` is fast
     from agent.events import Event
     from agent.settings import AgentSettings, RunOptions
@@ -23,19 +25,15 @@ console = Console(stderr=True)
 
 def solve(
     question: str = typer.Argument(..., help="The problem; - reads it from stdin."),
-    model: str = typer.Option(None, envvar="STARTBOX_MODEL_MODEL", help="Model dir or hub id."),
-    base_url: str = typer.Option(
-        None,
-        envvar="STARTBOX_MODEL_BASE_URL",
-        help="An OpenAI-compatible server; default: the embedded vLLM (started if needed).",
-    ),
-    thinking_budget: int = typer.Option(None, envvar="STARTBOX_AGENT_THINKING_BUDGET"),
-    answer_budget: int = typer.Option(None, envvar="STARTBOX_AGENT_ANSWER_BUDGET"),
-    max_tool_calls: int = typer.Option(None, envvar="STARTBOX_AGENT_MAX_TOOL_CALLS"),
-    min_tool_calls: int = typer.Option(None, envvar="STARTBOX_AGENT_MIN_TOOL_CALLS"),
-    hint_rounds: int = typer.Option(None, envvar="STARTBOX_AGENT_HINT_ROUNDS"),
-    seed: int = typer.Option(None, envvar="STARTBOX_AGENT_SEED"),
-    timeout: float = typer.Option(None, envvar="STARTBOX_AGENT_TIMEOUT", help="Seconds per run."),
+    model: flags.Model = None,
+    base_url: flags.BaseUrl = None,
+    thinking_budget: flags.ThinkingBudget = None,
+    answer_budget: flags.AnswerBudget = None,
+    max_tool_calls: flags.MaxToolCalls = None,
+    min_tool_calls: flags.MinToolCalls = None,
+    hint_rounds: flags.HintRounds = None,
+    seed: flags.Seed = None,
+    timeout: flags.Timeout = None,
     kind: str = typer.Option(None, envvar="STARTBOX_AGENT_KIND", help="math or code."),
     as_json: bool = typer.Option(False, "--json", help="Write events as JSON lines to stdout."),
 ) -> None:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
+from agent import flags
+
 if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help` is fast
     from agent.service import Agent
     from agent.settings import RunOptions
@@ -47,17 +49,13 @@ def run(
     grade_timeout: float = typer.Option(
         10.0, envvar="STARTBOX_BATCH_GRADE_TIMEOUT", help="Seconds per grading (tests, verify)."
     ),
-    model: str = typer.Option(None, envvar="STARTBOX_MODEL_MODEL", help="Model dir or hub id."),
-    base_url: str = typer.Option(
-        None,
-        envvar="STARTBOX_MODEL_BASE_URL",
-        help="An OpenAI-compatible server; default: the embedded vLLM (started if needed).",
-    ),
-    thinking_budget: int = typer.Option(None, envvar="STARTBOX_AGENT_THINKING_BUDGET"),
-    answer_budget: int = typer.Option(None, envvar="STARTBOX_AGENT_ANSWER_BUDGET"),
-    max_tool_calls: int = typer.Option(None, envvar="STARTBOX_AGENT_MAX_TOOL_CALLS"),
+    model: flags.Model = None,
+    base_url: flags.BaseUrl = None,
+    thinking_budget: flags.ThinkingBudget = None,
+    answer_budget: flags.AnswerBudget = None,
+    max_tool_calls: flags.MaxToolCalls = None,
     seed: int = typer.Option(None, envvar="STARTBOX_AGENT_SEED", help="Sample i uses seed+i."),
-    timeout: float = typer.Option(None, envvar="STARTBOX_AGENT_TIMEOUT", help="Seconds per run."),
+    timeout: flags.Timeout = None,
 ) -> None:
     """Solve every problem (x samples) in this process, grade it, and print the summary.
 
@@ -223,11 +221,11 @@ def submit(
     samples: int = typer.Option(1, min=1, envvar="STARTBOX_BATCH_SAMPLES"),
     limit: int = typer.Option(None, min=1, envvar="STARTBOX_BATCH_LIMIT"),
     field: list[str] = typer.Option([], envvar="STARTBOX_BATCH_FIELD", help="question=NAME ..."),
-    thinking_budget: int = typer.Option(None, envvar="STARTBOX_AGENT_THINKING_BUDGET"),
-    answer_budget: int = typer.Option(None, envvar="STARTBOX_AGENT_ANSWER_BUDGET"),
-    max_tool_calls: int = typer.Option(None, envvar="STARTBOX_AGENT_MAX_TOOL_CALLS"),
-    seed: int = typer.Option(None, envvar="STARTBOX_AGENT_SEED"),
-    timeout: float = typer.Option(None, envvar="STARTBOX_AGENT_TIMEOUT", help="Seconds per run."),
+    thinking_budget: flags.ThinkingBudget = None,
+    answer_budget: flags.AnswerBudget = None,
+    max_tool_calls: flags.MaxToolCalls = None,
+    seed: flags.Seed = None,
+    timeout: flags.Timeout = None,
     redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
 ) -> None:
     """Queue one job per problem x sample on Redis; resubmitting never duplicates a job.
@@ -358,8 +356,8 @@ def worker(
         None, envvar="STARTBOX_QUEUE_JOB_TIMEOUT", help="Seconds per job (default 900)."
     ),
     grade_timeout: float = typer.Option(10.0, envvar="STARTBOX_BATCH_GRADE_TIMEOUT"),
-    model: str = typer.Option(None, envvar="STARTBOX_MODEL_MODEL", help="Model dir or hub id."),
-    base_url: str = typer.Option(None, envvar="STARTBOX_MODEL_BASE_URL"),
+    model: flags.Model = None,
+    base_url: flags.BaseUrl = None,
     burst: bool = typer.Option(False, help="Exit once the queue is empty."),
 ) -> None:
     """Solve queued batch jobs, `concurrency` at a time; run it on any number of machines.
