@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,16 +24,11 @@ from model_host.prepare import prepare_model
 from model_host.server import port_in_use
 from model_host.settings import EMBEDDED_MODEL, ModelSettings
 from model_host.template import ChatTemplate
+from tests.ports import free_port
 
 SERVED_NAME = "smollm2-135m"
 STARTUP_TIMEOUT = 900.0  # first start compiles for ~200 s on 2 cores; cached afterwards
 STOP_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def startbox_cli() -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from model_host.scripted import Reply, ScriptedServer
+from tests.ports import free_port
 
 KEY = "ui-test-key"
 STARTBOX = str(Path(sys.executable).with_name("startbox"))
@@ -29,12 +29,6 @@ CODE_RUN = [
     "The output says 42, so the product is 42.</think>",
     "\n\nThe product is $6 \\times 7 = \\boxed{42}$.",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class ThreadedScripted:

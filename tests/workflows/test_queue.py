@@ -18,17 +18,12 @@ from arq.connections import ArqRedis
 
 from agent.settings import RunOptions
 from model_host.scripted import ScriptedServer
+from tests.ports import free_port
 from workflows import queue
 from workflows.datasets import Problem
 from workflows.redis_server import redis_command
 
 STARTBOX = str(Path(sys.executable).with_name("startbox"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from model_host.scripted import Reply, ScriptedServer
+from tests.ports import free_port
 
 KEY = "test-key"
 MAX_RUNS = 3
@@ -27,12 +27,6 @@ class Api:
     def client(self, key: str | None = KEY, timeout: float = 60) -> httpx.AsyncClient:
         headers = {"x-api-key": key} if key else {}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
