@@ -7,7 +7,6 @@ loop in a thread instead of on pytest's loop, which would be blocked while they 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from model_host.scripted import Reply, ScriptedServer
-from tests.ports import free_port
+from tests.ports import free_port, scripted_api_env
 
 KEY = "ui-test-key"
 STARTBOX = str(Path(sys.executable).with_name("startbox"))
@@ -97,17 +96,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     port = free_port()
     with ThreadedScripted() as scripted:
         env = {
-            **os.environ,
-            "STARTBOX_MODEL_BASE_URL": scripted.base_url,
-            "STARTBOX_MODEL_SERVED_NAME": "scripted",
-            "STARTBOX_MODEL_PROFILE": "qwen3",
-            "STARTBOX_MODEL_RETRIES": "0",
-            "STARTBOX_AGENT_STORE_PATH": str(workdir / "runs.db"),
-            "STARTBOX_AGENT_ROUND_TOKENS": "64",
-            "STARTBOX_AGENT_TIMEOUT": "60",
+            **scripted_api_env(scripted.base_url, workdir, port, keys=KEY),
             "STARTBOX_SANDBOX_POOL_SIZE": "1",
-            "STARTBOX_API_KEYS": KEY,
-            "STARTBOX_API_PORT": str(port),
         }
         log = workdir / "api.log"
         with log.open("wb") as out:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from model_host.scripted import Reply, ScriptedServer
-from tests.ports import free_port
+from tests.ports import free_port, scripted_api_env
 
 KEY = "test-key"
 MAX_RUNS = 3
@@ -35,19 +34,15 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     port = free_port()
     async with ScriptedServer([], default=Reply(text="<think>\nok</think>")) as scripted:
         env = {
-            **os.environ,
-            "STARTBOX_MODEL_BASE_URL": scripted.base_url,
-            "STARTBOX_MODEL_SERVED_NAME": "scripted",
-            "STARTBOX_MODEL_PROFILE": "qwen3",
-            "STARTBOX_MODEL_RETRIES": "0",
-            "STARTBOX_AGENT_STORE_PATH": str(workdir / "runs.db"),
-            "STARTBOX_AGENT_ROUND_TOKENS": "64",
-            "STARTBOX_AGENT_TIMEOUT": "60",
+            **scripted_api_env(
+                scripted.base_url,
+                workdir,
+                port,
+                keys=f"{KEY},second-key",
+                max_concurrent_runs=str(MAX_RUNS),
+                max_body_bytes=str(64 * 1024),
+            ),
             "STARTBOX_SANDBOX_POOL_SIZE": "2",
-            "STARTBOX_API_KEYS": f"{KEY},second-key",
-            "STARTBOX_API_PORT": str(port),
-            "STARTBOX_API_MAX_CONCURRENT_RUNS": str(MAX_RUNS),
-            "STARTBOX_API_MAX_BODY_BYTES": str(64 * 1024),
         }
         log = (workdir / "api.log").open("wb")
         process = await asyncio.create_subprocess_exec(
