@@ -24,7 +24,7 @@ from rich.table import Table
 from agent.events import RunFinished
 from agent.service import Agent
 from agent.settings import AgentSettings, RunOptions
-from model_host.scripted import Reply, ScriptedServer
+from model_host.scripted import Reply, scripted_process
 from model_host.settings import ModelSettings
 from sandbox.settings import SandboxSettings
 
@@ -75,12 +75,30 @@ class AgentBenchReport(BaseModel):
     api: list[ApiResult] = []
 
 
-def staged(request: dict[str, Any]) -> Reply:
-    """One run's turns, chosen from how far its prompt got, so concurrent runs interleave."""
+TOOL_OUTPUT = "```output\n"  # the output fence as appended to a transcript (not the instruction)
+OVERHEAD_TURNS = [
+    "<think>\n```python\nx = 1\n```\n",
+    "```python\nx += 1\n```\n",
+    "```python\nx += 1\n```\n",
+    "</think>",
+]
+
+
+def five_rounds(request: dict[str, Any]) -> Reply:
+    """The overhead run: three code rounds, the end of thinking, the answer; each turn chosen
+    from how far the prompt got, so one server process serves every run."""
     prompt = request.get("prompt", "")
-    if "```output" not in prompt and "</think>" not in prompt:
+    if prompt.endswith("</think>"):
+        return Reply(text="\\boxed{3}")
+    return Reply(text=OVERHEAD_TURNS[min(prompt.count(TOOL_OUTPUT), len(OVERHEAD_TURNS) - 1)])
+
+
+def staged(request: dict[str, Any]) -> Reply:
+    """One code round, then the answer, chosen from how far the prompt got."""
+    prompt = request.get("prompt", "")
+    if TOOL_OUTPUT not in prompt:
         return Reply(text="<think>\n```python\nprint(sum(range(10)))\n```\n")
-    if not prompt.rstrip().endswith("</think>"):
+    if not prompt.endswith("</think>"):
         return Reply(text="It is 45.</think>")
     return Reply(text="\n\n\\boxed{45}")
 
@@ -99,12 +117,12 @@ async def api(runs: int, concurrency: int, home: Path, with_code: bool) -> ApiRe
     from agent.api.app import create_app
     from agent.api.settings import ApiSettings
 
-    responder = staged if with_code else answer_only
-    async with ScriptedServer([], default=responder) as server:
+    responder = "agent.bench:staged" if with_code else "agent.bench:answer_only"
+    async with scripted_process(responder) as base_url:
         agents: list[Agent] = []
 
         def factory() -> Agent:
-            model = ModelSettings(home=home, base_url=server.base_url, profile="qwen3",
+            model = ModelSettings(home=home, base_url=base_url, profile="qwen3",
                                   served_name="scripted")  # fmt: skip
             agent = Agent(AgentSettings(home=home, store_path=home / "bench-api.db"), model,
                           SandboxSettings(home=home, pool_size=4))  # fmt: skip
@@ -177,23 +195,20 @@ def _free_port() -> int:
 
 
 async def overhead(runs: int, persist: bool, home: Path) -> OverheadResult:
-    """Per-round wall time minus model and sandbox time, with the scripted server."""
-    turns = [
-        "<think>\n```python\nx = 1\n```\n",
-        "```python\nx += 1\n```\n",
-        "```python\nx += 1\n```\n",
-        "</think>",
-        "\\boxed{3}",
-    ]
+    """Per-round wall time minus model and sandbox time.
+
+    The scripted server runs in its own process, as vLLM does, so its work is not billed to the
+    loop. The pool keeps no warm container: the run's container starts inside its first
+    `session.run` (sandbox time), so no replacement start competes for the CPU mid-run.
+    """
     samples: list[float] = []
     calls: list[int] = []
     async with (
-        ScriptedServer([]) as server,
-        _agent(server.base_url, persist, home, "qwen3") as agent,
+        scripted_process("agent.bench:five_rounds") as base_url,
+        _agent(base_url, persist, home, "qwen3", pool=0) as agent,
     ):
         for _ in range(runs):
-            server.replies = [Reply(text=t) for t in turns]
-            await agent.pool.warm()  # no container churn in the background of the measure
+            await agent.pool.warm()  # the last run's container is gone before this one starts
             finished = await _last(agent.solve("bench", RunOptions(timeout=60)))
             t = finished.timings_ms
             samples.append(

@@ -1,4 +1,4 @@
-"""The START loop as a LangGraph state graph: nodes in agent.nodes, routing by `state.route`."""
+"""The START loop as a LangGraph state graph: nodes in agent.nodes, each routing by `Command`."""
 
 from __future__ import annotations
 
@@ -10,28 +10,19 @@ from langgraph.graph.state import CompiledStateGraph
 
 from agent import nodes
 from agent.settings import RunOptions
-from agent.state import AgentState, Route, RunContext
-
-
-def route(state: AgentState) -> Route:
-    return state["route"]
+from agent.state import AgentState, RunContext
 
 
 def build_graph(
     checkpointer: BaseCheckpointSaver[str] | None = None,
 ) -> CompiledStateGraph[AgentState, RunContext]:
     graph = StateGraph(AgentState, context_schema=RunContext)
-    graph.add_node("generate", nodes.generate)
-    graph.add_node("execute", nodes.execute)
-    graph.add_node("hint", nodes.hint)
-    graph.add_node("force_answer", nodes.force_answer)
-    graph.add_node("finalize", nodes.finalize)
-    graph.add_edge(START, "generate")
-    targets = ["generate", "execute", "hint", "force_answer", "finalize"]
-    graph.add_conditional_edges("generate", route, targets)
+    targets = ("generate", "execute", "hint", "force_answer", "finalize")
+    graph.add_node("generate", nodes.generate, destinations=targets)
     for name in ("execute", "hint", "force_answer"):
-        graph.add_edge(name, "generate")
-    graph.add_edge("finalize", END)
+        graph.add_node(name, getattr(nodes, name), destinations=("generate",))
+    graph.add_node("finalize", nodes.finalize, destinations=(END,))
+    graph.add_edge(START, "generate")
     return graph.compile(checkpointer=checkpointer)
 
 

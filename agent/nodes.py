@@ -1,4 +1,7 @@
-"""The START loop's nodes. Each returns a state update that names the next route.
+"""The START loop's nodes. Each returns a `Command`: its state update and the node to go to.
+
+Routing by Command, not by conditional edges on a state field: the node that decides already
+knows where the run goes, and LangGraph then runs no separate routing step per round.
 
 generate  -> one continuing model call; decides whether code closed, thinking ended, the model
              stopped, or a budget ran out
@@ -17,7 +20,9 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
+from langgraph.graph import END
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 
 from agent.answer import fallback, last_boxed, last_python_block
 from agent.events import (
@@ -28,7 +33,7 @@ from agent.events import (
     Hint,
     ThinkingDelta,
 )
-from agent.state import AgentState, RunContext
+from agent.state import AgentState, Route, RunContext
 from model_host.client import Completion
 from model_host.profiles import ModelProfile
 from sandbox.result import ExecResult, Status
@@ -37,7 +42,12 @@ HINT_WORD = re.compile(r"(?<![A-Za-z])(Wait|Alternatively)\b")
 HOLD_BACK = len("Alternatively")
 MIN_ROUND = 16  # tokens: a call allowed fewer than this ends the run at the context guard
 
-Node = Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]
+Step = Command[str]  # a Route, or END from finalize
+Node = Callable[[AgentState, Runtime[RunContext]], Awaitable[Step]]
+
+
+def go(to: Route, **update: Any) -> Step:
+    return Command(goto=to, update=update)
 
 
 def timed(name: str) -> Callable[[Node], Node]:
@@ -45,12 +55,13 @@ def timed(name: str) -> Callable[[Node], Node]:
 
     def wrap(node: Node) -> Node:
         @wraps(node)
-        async def run(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        async def run(state: AgentState, runtime: Runtime[RunContext]) -> Step:
             started = time.perf_counter()
-            update = await node(state, runtime)
+            step = await node(state, runtime)
+            update = dict(step.update or {})
             timings = dict(update.get("timings_ms", state["timings_ms"]))
             timings[name] = timings.get(name, 0.0) + (time.perf_counter() - started) * 1000
-            return {**update, "timings_ms": timings}
+            return Command(goto=step.goto, update={**update, "timings_ms": timings})
 
         return run
 
@@ -82,7 +93,7 @@ def wants_hint(state: AgentState, ctx: RunContext) -> bool:
 
 
 @timed("generate")
-async def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+async def generate(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     ctx, write = runtime.context, runtime.stream_writer
     profile, options = ctx.profile, ctx.options
     phase = state["phase"]
@@ -97,9 +108,9 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
         prompt_tokens = ctx.count_tokens(prompt)
     room = ctx.context_length - ctx.context_margin - prompt_tokens
     if room < MIN_ROUND:  # a few tokens per call would crawl to the limit: stop cleanly now
-        return {"route": "finalize", "reason": "context", "prompt_tokens": prompt_tokens}
+        return go("finalize", reason="context", prompt_tokens=prompt_tokens)
     if budget - used <= 0:
-        return {"route": "force_answer" if thinking else "finalize", "reason": "budget"}
+        return go("force_answer" if thinking else "finalize", reason="budget")
     stop = [close_fence(profile)]
     if thinking and profile.think_end:
         stop.append(profile.think_end)
@@ -149,9 +160,10 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
         "timings_ms": _add(state["timings_ms"], "model", model_ms),
     }
     if cut:
-        return {**update, "route": "hint", "reason": "word"}
+        return go("hint", **update, reason="word")
     assert completion is not None
-    return {**update, **_route_after(completion, update["transcript"], used + tokens, state, ctx)}
+    to, more = _route_after(completion, update["transcript"], used + tokens, state, ctx)
+    return go(to, **{**update, **more})
 
 
 def _word_hint(text: str, scanned: int, state: AgentState, ctx: RunContext) -> tuple[bool, int]:
@@ -169,36 +181,33 @@ def _word_hint(text: str, scanned: int, state: AgentState, ctx: RunContext) -> t
 
 def _route_after(
     completion: Completion, transcript: str, used: int, state: AgentState, ctx: RunContext
-) -> dict[str, Any]:
+) -> tuple[Route, dict[str, Any]]:
+    """Where a finished model call sends the run, and what that adds to the update."""
     profile, options = ctx.profile, ctx.options
     thinking = state["phase"] == "thinking"
     fence = close_fence(profile)
     if completion.stop_reason == fence:
         if open_code(transcript, profile) is not None:
-            return {"route": "execute"}
-        return {"transcript": transcript + fence, "route": "generate"}  # closed a non-python block
+            return "execute", {}
+        return "generate", {"transcript": transcript + fence}  # closed a non-python block
     if thinking and profile.think_end and completion.stop_reason == profile.think_end:
         if wants_hint(state, ctx):
-            return {"route": "hint", "reason": "thinking_ended"}
-        return {
-            "transcript": transcript + profile.think_end,
-            "phase": "answer",
-            "route": "generate",
-        }
+            return "hint", {"reason": "thinking_ended"}
+        return "generate", {"transcript": transcript + profile.think_end, "phase": "answer"}
     if completion.finish_reason == "length":
         budget = options.thinking_budget if thinking else options.answer_budget
         if used < budget:
-            return {"route": "generate"}  # only the per-call cap was hit
-        return {"route": "force_answer" if thinking else "finalize", "reason": "budget"}
+            return "generate", {}  # only the per-call cap was hit
+        return "force_answer" if thinking else "finalize", {"reason": "budget"}
     if open_code(transcript, profile) is not None:  # the model stopped inside a code block
-        return {"transcript": transcript + f"\n{profile.code_end}", "route": "execute"}
+        return "execute", {"transcript": transcript + f"\n{profile.code_end}"}
     if wants_hint(state, ctx):
-        return {"route": "hint", "reason": "thinking_ended" if thinking else "answer_ended"}
-    return {"route": "finalize", "reason": "eos"}
+        return "hint", {"reason": "thinking_ended" if thinking else "answer_ended"}
+    return "finalize", {"reason": "eos"}
 
 
 @timed("execute")
-async def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+async def execute(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     ctx, write = runtime.context, runtime.stream_writer
     profile = ctx.profile
     transcript = state["transcript"]
@@ -216,19 +225,19 @@ async def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, 
             "not run, and no more code can be run. Continue by reasoning alone."
         )
         write(Execution(index=index, status=Status.rejected, error=output, output=output))
-        return {"transcript": closed + profile.output_block(output), "route": "generate"}
+        return go("generate", transcript=closed + profile.output_block(output))
     write(Code(index=index, code=code))
     started = time.perf_counter()
     result = await ctx.session.run(code, timeout=ctx.options.code_timeout)
     sandbox_ms = (time.perf_counter() - started) * 1000
     output = model_output(result)
     write(Execution(index=index, output=output, **result.model_dump()))
-    return {
-        "transcript": closed + profile.output_block(output),
-        "tool_calls": index,
-        "route": "generate",
-        "timings_ms": _add(state["timings_ms"], "sandbox", sandbox_ms),
-    }
+    return go(
+        "generate",
+        transcript=closed + profile.output_block(output),
+        tool_calls=index,
+        timings_ms=_add(state["timings_ms"], "sandbox", sandbox_ms),
+    )
 
 
 def model_output(result: ExecResult) -> str:
@@ -242,18 +251,18 @@ def model_output(result: ExecResult) -> str:
 
 
 @timed("hint")
-async def hint(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+async def hint(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     ctx = runtime.context
     text = ctx.profile.hint_text(ctx.rng.randrange(len(ctx.profile.hints)))
     transcript = state["transcript"]
     if transcript and not transcript.endswith(("\n", " ")):
         text = "\n\n" + text
     runtime.stream_writer(Hint(text=text, reason=state["reason"]))
-    return {"transcript": transcript + text, "hints": state["hints"] + 1, "route": "generate"}
+    return go("generate", transcript=transcript + text, hints=state["hints"] + 1)
 
 
 @timed("force_answer")
-async def force_answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+async def force_answer(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     ctx = runtime.context
     runtime.stream_writer(
         BudgetExhausted(budget=ctx.options.thinking_budget, used=state["thinking_tokens"])
@@ -261,16 +270,12 @@ async def force_answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[
     transcript = state["transcript"]
     if open_code(transcript, ctx.profile) is not None:
         transcript += f"\n{ctx.profile.code_end}"
-    return {
-        "transcript": transcript + ctx.profile.early_stop_text,
-        "phase": "answer",
-        "route": "generate",
-        "reason": "budget",
-    }
+    transcript += ctx.profile.early_stop_text
+    return go("generate", transcript=transcript, phase="answer", reason="budget")
 
 
 @timed("finalize")
-async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     ctx = runtime.context
     profile, transcript = ctx.profile, state["transcript"]
     section = transcript
@@ -287,7 +292,7 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> dict[str,
             stop_cause=state["reason"] or "eos",
         )
     )
-    return {"answer": answer if answer is not None else fallback(section), "route": "finalize"}
+    return Command(goto=END, update={"answer": answer if answer is not None else fallback(section)})
 
 
 def _add(timings: dict[str, float], key: str, ms: float) -> dict[str, float]:

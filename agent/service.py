@@ -170,7 +170,8 @@ class Agent:
                     config,
                     context=context,
                     stream_mode=["custom", "values"],
-                    durability="exit",  # the run store keeps every event; checkpoint once
+                    # the run store keeps every event: checkpoint once, at the end
+                    durability="exit" if self.store is not None else None,
                 ):
                     if mode == "values":
                         state = chunk

@@ -32,7 +32,6 @@ class AgentState(TypedDict):
     model_calls: int
     tool_calls: int
     hints: int
-    route: Route  # where the last node sends the run next
     reason: str  # why: the hint's trigger or the stop cause
     answer: str | None
     timings_ms: dict[str, float]
@@ -51,7 +50,6 @@ def initial_state() -> AgentState:
         model_calls=0,
         tool_calls=0,
         hints=0,
-        route="generate",
         reason="",
         answer=None,
         timings_ms={},

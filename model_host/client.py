@@ -284,14 +284,20 @@ class CompletionClient:
     async def _events(
         self, response: httpx.Response, chars_so_far: Callable[[], int]
     ) -> AsyncIterator[dict[str, Any]]:
-        """Parsed server-sent events until [DONE]; a broken stream becomes ModelUnavailable."""
+        """Parsed server-sent events until [DONE]; a broken stream becomes ModelUnavailable.
+
+        The body is read to its end after [DONE]: httpx closes a connection whose response was
+        left unread, and a new connection per model call costs more than the round's own work.
+        """
+        done = False
         try:
             async for line in response.aiter_lines():
-                if not line.startswith("data:"):
+                if done or not line.startswith("data:"):
                     continue
                 payload = line[5:].strip()
                 if payload == "[DONE]":
-                    return
+                    done = True
+                    continue
                 data = json.loads(payload)
                 if "error" in data and not data.get("choices"):
                     error = data["error"]

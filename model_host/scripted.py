@@ -5,14 +5,20 @@ Odd server behaviour made reproducible (ignoring stop strings, omitting usage, a
 dropped connection) for the client's tests. And deterministic model turns for the agent's
 routing tests: `Reply(text=...)` is cut at the request's stop strings and `max_tokens` the way
 vLLM cuts it (one whitespace-delimited word per token), with `stop_reason` and usage.
+
+Benchmarks run it in a process of its own (`scripted_process`), as a real model server runs:
+otherwise its work would land on the event loop being measured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import json
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +75,8 @@ class ScriptedServer:
         self.default = default
         self.requests: list[dict[str, Any]] = []
         self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     @property
     def base_url(self) -> str:
@@ -83,49 +91,69 @@ class ScriptedServer:
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._server is not None
         self._server.close()
+        for writer in list(self._connections):  # idle keep-alive connections end with us
+            writer.transport.abort()
         await self._server.wait_closed()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serves requests on one connection until the client closes it (keep-alive, as vLLM's
+        server does: a per-request connection would bill TCP set-up to every model call)."""
+        self._connections.add(writer)
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.decode().split("\r\n"):
-                if line.lower().startswith("content-length:"):
-                    length = int(line.split(":", 1)[1])
-            body = json.loads(await reader.readexactly(length)) if length else {}
-            self.requests.append(body)
-            if head.startswith(b"GET /v1/models"):
-                await self._json(writer, 200, {"data": [{"id": "scripted", "object": "model"}]})
-                return
-            reply = self.replies.pop(0) if self.replies else self._fallback(body)
-            if reply.text is not None:
-                reply = reply.as_vllm(body)
-            await self._reply(writer, reply)
+            while await self._serve_one(reader, writer):
+                pass
         except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client went away (a cancelled run): nothing to answer
+            pass  # the client went away (a cancelled run, or an idle connection closed)
         finally:
+            self._connections.discard(writer)
+            self._handlers.discard(handler)
             writer.close()
 
-    async def _reply(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Answers one request; False when the connection must close."""
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.decode().split("\r\n"):
+            if line.lower().startswith("content-length:"):
+                length = int(line.split(":", 1)[1])
+        body = json.loads(await reader.readexactly(length)) if length else {}
+        self.requests.append(body)
+        if head.startswith(b"GET /v1/models"):
+            await self._json(writer, 200, {"data": [{"id": "scripted", "object": "model"}]})
+            return True
+        reply = self.replies.pop(0) if self.replies else self._fallback(body)
+        if reply.text is not None:
+            reply = reply.as_vllm(body)
+        return await self._reply(writer, reply)
+
+    async def _reply(self, writer: asyncio.StreamWriter, reply: Reply) -> bool:
         if reply.status != 200:
             await self._json(writer, reply.status, {"error": {"message": "scripted failure"}})
-            return
+            return True
         writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
         )
         for index, piece in enumerate(reply.pieces):
             if reply.drop_after is not None and index >= reply.drop_after:
                 if reply.die and self._server is not None:
                     self._server.close()  # nothing listens any more: connections are refused
+                    for other in self._connections:
+                        other.transport.abort()
                 writer.transport.abort()
-                return
+                return False
             await self._event(writer, {"choices": [{"index": 0, "text": piece}]})
         final = {"index": 0, "text": "", "finish_reason": reply.finish_reason, **reply.extra_final}
         await self._event(writer, {"choices": [final]})
         if reply.usage is not None:
             await self._event(writer, {"choices": [], "usage": reply.usage})
-        writer.write(b"data: [DONE]\n\n")
-        await writer.drain()
+        await self._chunk(writer, b"data: [DONE]\n\n")
+        await self._chunk(writer, b"")  # the last chunk: the response is complete
+        return True
 
     def _fallback(self, request: dict[str, Any]) -> Reply:
         if self.default is None:
@@ -137,12 +165,62 @@ class ScriptedServer:
         payload = json.dumps(data).encode()
         writer.write(
             f"HTTP/1.1 {status} Scripted\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+            f"Content-Length: {len(payload)}\r\n\r\n".encode()
             + payload
         )
         await writer.drain()
 
+    @classmethod
+    async def _event(cls, writer: asyncio.StreamWriter, data: dict[str, Any]) -> None:
+        await cls._chunk(writer, f"data: {json.dumps(data)}\n\n".encode())
+
     @staticmethod
-    async def _event(writer: asyncio.StreamWriter, data: dict[str, Any]) -> None:
-        writer.write(f"data: {json.dumps(data)}\n\n".encode())
+    async def _chunk(writer: asyncio.StreamWriter, payload: bytes) -> None:
+        """One chunk of a chunked HTTP/1.1 body; an empty payload ends the body."""
+        writer.write(b"%x\r\n%s\r\n" % (len(payload), payload))
         await writer.drain()
+
+
+Responder = Callable[[dict[str, Any]], Reply]
+
+
+@contextlib.asynccontextmanager
+async def scripted_process(responder: str, timeout: float = 60.0) -> AsyncIterator[str]:
+    """A ScriptedServer in a child process answering every request with `responder`
+    ("package.module:function", importable in the child); yields its base URL."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "model_host.scripted", responder, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        async with asyncio.timeout(timeout):
+            line = await child.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the scripted server for {responder} exited before serving")
+        yield line.decode().strip()
+    finally:
+        if child.returncode is None:
+            child.terminate()
+        try:
+            await asyncio.wait_for(child.wait(), timeout)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+
+
+def load_responder(spec: str) -> Responder:
+    module, _, name = spec.partition(":")
+    responder: Responder = getattr(importlib.import_module(module), name)
+    return responder
+
+
+async def _serve(spec: str) -> None:
+    async with ScriptedServer([], default=load_responder(spec)) as server:
+        sys.stdout.write(server.base_url + "\n")
+        sys.stdout.flush()
+        await asyncio.Event().wait()  # until terminated
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(sys.argv[1]))
