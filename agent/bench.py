@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import statistics
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
@@ -46,6 +47,7 @@ class OverheadResult(BaseModel):
     p50_ms_per_round: float
     p99_ms_per_round: float
     persist: bool
+    loop: str
 
 
 class ThroughputResult(BaseModel):
@@ -194,8 +196,41 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def overhead(runs: int, persist: bool, home: Path) -> OverheadResult:
-    """Per-round wall time minus model and sandbox time.
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "uvloop": uvloop.new_event_loop,  # what startbox runs on
+    "asyncio": asyncio.new_event_loop,  # the standard loop, for comparison
+}
+
+
+def overhead(runs: int, persist: bool, home: Path, blocks: int = 3) -> list[OverheadResult]:
+    """Per-round overhead on each event loop, measured in alternating blocks of runs so both
+    loops see the same machine (a VM's speed drifts by tens of percent over a minute)."""
+    samples: dict[str, list[float]] = {name: [] for name in LOOPS}
+    calls: list[int] = []
+    for _ in range(blocks):
+        for name, factory in LOOPS.items():
+            with asyncio.Runner(loop_factory=factory) as runner:
+                block, block_calls = runner.run(_overhead_runs(-(-runs // blocks), persist, home))
+            samples[name] += block[1:]  # a block's first run pays one-time set-up
+            calls += block_calls
+    results = []
+    for name, values in samples.items():
+        ordered = sorted(values)
+        results.append(
+            OverheadResult(
+                runs=len(ordered),
+                rounds_per_run=statistics.mean(calls),
+                p50_ms_per_round=statistics.median(ordered),
+                p99_ms_per_round=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+                persist=persist,
+                loop=name,
+            )
+        )
+    return results
+
+
+async def _overhead_runs(runs: int, persist: bool, home: Path) -> tuple[list[float], list[int]]:
+    """Per-round wall time minus model and sandbox time, per run.
 
     The scripted server runs in its own process, as vLLM does, so its work is not billed to the
     loop. The pool keeps no warm container: the run's container starts inside its first
@@ -215,14 +250,7 @@ async def overhead(runs: int, persist: bool, home: Path) -> OverheadResult:
                 (t["total"] - t.get("model", 0) - t.get("sandbox", 0)) / finished.usage.model_calls
             )
             calls.append(finished.usage.model_calls)
-    ordered = sorted(samples[1:])  # the first run pays one-time imports
-    return OverheadResult(
-        runs=runs,
-        rounds_per_run=statistics.mean(calls),
-        p50_ms_per_round=statistics.median(ordered),
-        p99_ms_per_round=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
-        persist=persist,
-    )
+    return samples, calls
 
 
 async def throughput(base_url: str | None, concurrency: int, home: Path) -> ThroughputResult:
@@ -274,7 +302,7 @@ async def _last(events: AsyncIterator[Any]) -> RunFinished:
     return finished[-1]
 
 
-async def run_bench(
+def run_bench(
     *,
     base_url: str | None,
     runs: int,
@@ -284,27 +312,27 @@ async def run_bench(
     skip_throughput: bool,
     api_runs: int = 0,
 ) -> AgentBenchReport:
-    results = []
+    report = AgentBenchReport(overhead=[], throughput=None)
     for persist in (False, True):
-        with console.status(f"orchestration overhead (persist={persist})"):
-            results.append(await overhead(runs, persist, home))
-    report = AgentBenchReport(overhead=results, throughput=None)
+        with console.status(f"orchestration overhead (persist={persist}), uvloop vs asyncio"):
+            report.overhead += overhead(runs, persist, home)
     for with_code in (True, False) if api_runs else ():
         with console.status(f"REST API at concurrency 16 (code: {with_code})"):
-            report.api.append(await api(api_runs, 16, home, with_code))
+            report.api.append(uvloop.run(api(api_runs, 16, home, with_code)))
     if not skip_throughput:
         with console.status(f"agent vs raw completions at concurrency {concurrency}"):
-            report.throughput = await throughput(base_url, concurrency, home)
+            report.throughput = uvloop.run(throughput(base_url, concurrency, home))
     return report
 
 
 def render(console: Console, report: AgentBenchReport) -> None:
     table = Table(title="agent orchestration overhead per round (model and code time excluded)")
-    for column in ("persist", "runs", "rounds/run", "p50 ms", "p99 ms", "target"):
+    for column in ("persist", "loop", "runs", "rounds/run", "p50 ms", "p99 ms", "target"):
         table.add_column(column, justify="right")
     for r in report.overhead:
         table.add_row(
             str(r.persist),
+            r.loop,
             str(r.runs),
             f"{r.rounds_per_run:.1f}",
             f"{r.p50_ms_per_round:.2f}",

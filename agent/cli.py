@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+import uvloop
 from rich.console import Console
 
 from agent import flags
@@ -64,7 +64,7 @@ def solve(
         model_settings = ModelSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from None
-    code = asyncio.run(_solve(question, settings, model_settings, options, as_json))
+    code = uvloop.run(_solve(question, settings, model_settings, options, as_json))
     raise typer.Exit(code)
 
 
@@ -129,7 +129,7 @@ def api(
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", loop="uvloop")
 
 
 DEMO_QUESTION = (
@@ -155,7 +155,7 @@ def demo(
     options = settings.run_options(
         thinking_budget=384, answer_budget=128, min_tool_calls=1, max_tool_calls=3, seed=0
     )
-    raise typer.Exit(asyncio.run(_solve(question, settings, ModelSettings(), options, False)))
+    raise typer.Exit(uvloop.run(_solve(question, settings, ModelSettings(), options, False)))
 
 
 @app.command()
@@ -180,16 +180,14 @@ def bench(
     from agent.bench import render, run_bench
     from agent.settings import AgentSettings
 
-    report = asyncio.run(
-        run_bench(
-            base_url=base_url,
-            runs=runs,
-            concurrency=concurrency,
-            home=AgentSettings().home,
-            console=console,
-            skip_throughput=overhead_only,
-            api_runs=api_runs,
-        )
+    report = run_bench(
+        base_url=base_url,
+        runs=runs,
+        concurrency=concurrency,
+        home=AgentSettings().home,
+        console=console,
+        skip_throughput=overhead_only,
+        api_runs=api_runs,
     )
     render(Console(), report)
     if out:
@@ -207,7 +205,7 @@ def show(
     """
     from agent.render import TraceRenderer
 
-    record = asyncio.run(_stored(run_id))
+    record = uvloop.run(_stored(run_id))
     if record is None:
         console.print(f"[red]error:[/] no run {run_id!r} in the store (see `startbox agent runs`)")
         raise typer.Exit(1)
@@ -236,7 +234,7 @@ def runs(limit: int = typer.Option(20, min=1, help="How many, newest first.")) -
 
     table = Table("started", "status", "answer", "question")
     table.add_column("id", no_wrap=True)
-    for record in asyncio.run(_recent(limit)):
+    for record in uvloop.run(_recent(limit)):
         started = datetime.datetime.fromtimestamp(record.created_at).strftime("%Y-%m-%d %H:%M:%S")
         answer = (record.answer or "")[:40]
         table.add_row(started, record.status, answer, record.question[:60], record.id)

@@ -1,12 +1,15 @@
 """The run store: every run and its events in SQLite, so any run can be read back by id.
 
-Deltas arrive per token, so writes are batched in memory: flushed every `FLUSH_EVERY` events,
-and at once for every event that is not a delta (the steps a reader must never miss). No
-transaction stays open between flushes, so other writers of the file never wait on one.
+Writes leave the run's path: `create` and `append` queue rows, and one writer task per store
+writes them, coalescing whatever queued up meanwhile into one transaction. A flush is started
+every `FLUSH_EVERY` deltas and at once for every other event (the steps a reader must never
+miss); every read first waits for what was queued, so readers see all of it. No transaction
+stays open between flushes, so other writers of the file never wait on one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -50,14 +53,18 @@ class RunRecord(BaseModel):
 
 
 class RunStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout  # how long a write waits for another writer's lock
         self._db: aiosqlite.Connection | None = None
+        self._runs: list[tuple[str, float, str, str, str]] = []
         self._pending: list[tuple[str, int, str]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._failure: Exception | None = None  # the writer's last error, raised by flush
 
     async def __aenter__(self) -> RunStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, timeout=30)
+        self._db = await aiosqlite.connect(self.path, timeout=self.busy_timeout)
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=NORMAL")
         await self._db.executescript(SCHEMA)
@@ -82,24 +89,47 @@ class RunStore:
         return self._db
 
     async def create(self, run_id: str, question: str, options: dict[str, object]) -> None:
-        await self.db.execute(
-            "INSERT INTO runs (id, created_at, question, options, status) VALUES (?, ?, ?, ?, ?)",
-            (run_id, time.time(), question, json.dumps(options), "running"),
-        )
-        await self.db.commit()
+        self._runs.append((run_id, time.time(), question, json.dumps(options), "running"))
+        self._start_writer()
 
     async def append(self, event: Event) -> None:
         self._pending.append((event.run_id, event.seq, event.model_dump_json()))
         if event.type != "thinking_delta" or len(self._pending) >= FLUSH_EVERY:
-            await self.flush()
+            self._start_writer()
 
     async def flush(self) -> None:
-        if self._pending:
+        """Wait until everything queued so far is written; a failed write raises here."""
+        if self._runs or self._pending:
+            self._start_writer()
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def _start_writer(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._runs or self._pending:
+            runs, self._runs = self._runs, []
             rows, self._pending = self._pending, []
-            await self.db.executemany(
-                "INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)", rows
-            )
-            await self.db.commit()
+            try:
+                await self.db.executemany(
+                    "INSERT INTO runs (id, created_at, question, options, status) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    runs,
+                )
+                await self.db.executemany(
+                    "INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)", rows
+                )
+                await self.db.commit()
+            except Exception as exc:  # kept for the next flush, which also reports the error
+                await self.db.rollback()
+                self._runs[:0], self._pending[:0] = runs, rows
+                self._failure = exc
+                return
 
     async def finish(self, run_id: str, status: RunStatus, answer: str | None) -> None:
         await self.flush()
@@ -110,6 +140,7 @@ class RunStore:
         await self.db.commit()
 
     async def get(self, run_id: str, *, with_events: bool = True) -> RunRecord | None:
+        await self.flush()
         async with self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)) as cursor:
             row = await cursor.fetchone()
         if row is None:
@@ -126,6 +157,7 @@ class RunStore:
             return [EVENT_ADAPTER.validate_json(body) async for (body,) in cursor]
 
     async def recent(self, limit: int = 20) -> list[RunRecord]:
+        await self.flush()
         query = "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?"
         async with self.db.execute(query, (limit,)) as cursor:
             return [_record(row) async for row in cursor]

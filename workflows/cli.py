@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+import uvloop
 from rich.console import Console
 
 from agent import flags
@@ -64,7 +65,7 @@ def run(
     problems = _problems(source, kind, field, limit)
     options = _options(thinking_budget, answer_budget, max_tool_calls, seed, timeout)
     model_settings = _model_settings(model, base_url)
-    asyncio.run(_run(problems, out, options, model_settings, samples, concurrency, grade_timeout))
+    uvloop.run(_run(problems, out, options, model_settings, samples, concurrency, grade_timeout))
     report(out, as_json=False)
 
 
@@ -305,7 +306,7 @@ def _with_redis(redis_url: str | None, action: Any) -> Any:
             await redis.aclose()
 
     try:
-        return asyncio.run(go())
+        return uvloop.run(go())
     except (KeyError, ConnectionError) as exc:
         console.print(f"[red]error:[/] {exc.args[0]}")
         raise typer.Exit(1) from None
@@ -333,7 +334,7 @@ def bench(
 
     from workflows.bench import bench as measure
 
-    rows = asyncio.run(measure(jobs, workers, concurrency))
+    rows = uvloop.run(measure(jobs, workers, concurrency))
     if as_json:
         for row in rows:
             typer.echo(row.model_dump_json())
@@ -375,6 +376,7 @@ def worker(
         return await _open_agent(stack, model_settings, concurrency, grade_timeout)
 
     console.print(f"worker on {settings.redis_url}, {concurrency} jobs at once")
+    asyncio.set_event_loop(uvloop.new_event_loop())  # arq runs on the current loop
     Worker(**worker_options(settings, concurrency, open_agent, burst)).run()
 
 
