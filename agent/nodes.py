@@ -68,6 +68,12 @@ def timed(name: str) -> Callable[[Node], Node]:
     return wrap
 
 
+def tokens_at_most(text: str) -> int:
+    """A bound that needs no tokenizer: a token covers at least one UTF-8 byte (byte-level BPE,
+    SentencePiece with byte fallback), plus one for SentencePiece's leading-space piece."""
+    return len(text.encode()) + 1
+
+
 def close_fence(profile: ModelProfile) -> str:
     """The stop string that ends a code block: its closing fence on a line of its own."""
     return f"\n{profile.code_end}\n"
@@ -101,12 +107,14 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     used = state["thinking_tokens"] if thinking else state["answer_tokens"]
     budget = options.thinking_budget if thinking else options.answer_budget
     prompt = ctx.prompt + state["transcript"]
-    if state["context_tokens"]:  # tokenize only what was appended since the last call
-        new_text = state["transcript"][state["counted_chars"] :]
+    # only what was appended since the last call is new; it is tokenized only near the limit
+    new_text = state["transcript"][state["counted_chars"] :] if state["context_tokens"] else prompt
+    prompt_tokens = state["context_tokens"] + tokens_at_most(new_text)
+    limit = ctx.context_length - ctx.context_margin
+    exact = limit - prompt_tokens < min(ctx.round_tokens, budget - used)
+    if exact:
         prompt_tokens = state["context_tokens"] + ctx.count_tokens(new_text)
-    else:
-        prompt_tokens = ctx.count_tokens(prompt)
-    room = ctx.context_length - ctx.context_margin - prompt_tokens
+    room = limit - prompt_tokens
     if room < MIN_ROUND:  # a few tokens per call would crawl to the limit: stop cleanly now
         return go("finalize", reason="context", prompt_tokens=prompt_tokens)
     if budget - used <= 0:
@@ -148,6 +156,8 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     tokens = completion.completion_tokens if completion and not cut else ctx.count_tokens(text)
     if completion and completion.usage_from_server:
         prompt_tokens = completion.prompt_tokens
+    elif not exact:
+        prompt_tokens = state["context_tokens"] + ctx.count_tokens(new_text)
     update: dict[str, Any] = {
         "transcript": state["transcript"] + text,
         "prompt_tokens": prompt_tokens,

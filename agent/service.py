@@ -22,7 +22,7 @@ from agent.events import Error, Event, RunFinished, RunStarted, RunStatus, Usage
 from agent.graph import build_graph, recursion_limit
 from agent.settings import AgentSettings, RunOptions
 from agent.state import AgentState, RunContext, initial_state
-from agent.store import RunStore
+from agent.store import RunStore, connect
 from model_host.client import CompletionClient, ModelRequestError, ModelUnavailable
 from model_host.host import ensure_embedded_server, profile_for
 from model_host.prepare import prepare_model
@@ -89,9 +89,9 @@ class Agent:
         checkpointer = None
         if self.settings.persist:
             self.store = await self._stack.enter_async_context(RunStore(self.settings.database))
-            checkpointer = await self._stack.enter_async_context(
-                AsyncSqliteSaver.from_conn_string(str(self.settings.checkpoints))
-            )
+            connection = await connect(self.settings.checkpoints)
+            self._stack.push_async_callback(connection.close)
+            checkpointer = AsyncSqliteSaver(connection)
         self.graph = build_graph(checkpointer)
 
     async def __aexit__(

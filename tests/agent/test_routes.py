@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from agent.events import Answer, Execution, Hint, RunFinished
+from agent.nodes import tokens_at_most
 from agent.service import Agent
 from model_host.profiles import get_profile
 from tests.agent.conftest import Script, collect, of_type
@@ -205,3 +206,19 @@ async def test_context_guard_ends_the_run_before_the_window(agent: Agent, script
     assert events[-1].status == "ok"  # type: ignore[union-attr]
     last = server.requests[-1]
     assert last["max_tokens"] <= 512 - agent.settings.context_margin
+
+
+def test_token_bound_holds_for_the_model_tokenizer(agent: Agent) -> None:
+    """The context guard skips tokenizing far from the limit; its bound must never undercount."""
+    texts = [
+        "",
+        " ",
+        "x",
+        "\n\n\n",
+        "```output\nTraceback (most recent call last):\n  ZeroDivisionError\n```\n",
+        "∑ᵢ xᵢ² = 42 — ça va? 数学 🙂🙂🙂",
+        "\t" * 50 + "    " * 50,
+        agent.prompt("What is 2 + 2?", "math"),
+    ]
+    for text in texts:
+        assert agent.template.count_tokens(text) <= tokens_at_most(text), text
