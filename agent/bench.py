@@ -1,7 +1,8 @@
 """`startbox agent bench`: what the loop costs on top of the model and the sandbox.
 
-1. Orchestration overhead per round, excluding model and code time, against a scripted
-   in-process server (so the model costs ~nothing and varies not at all).
+1. Orchestration overhead per round, excluding model and code time, against a scripted server
+   in its own process (so the model costs ~nothing and varies not at all), on uvloop and on
+   asyncio's own loop.
 2. Generated tokens/s of the agent against raw completions on the same prompts and token counts
    at concurrency 8 on a real server (vLLM): the agent's continuations must hit the prefix cache
    for the ratio to stay near 1.
