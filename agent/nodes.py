@@ -111,7 +111,7 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     new_text = state["transcript"][state["counted_chars"] :] if state["context_tokens"] else prompt
     prompt_tokens = state["context_tokens"] + tokens_at_most(new_text)
     limit = ctx.context_length - ctx.context_margin
-    exact = limit - prompt_tokens < min(ctx.round_tokens, budget - used)
+    exact = limit - prompt_tokens < max(MIN_ROUND, min(ctx.round_tokens, budget - used))
     if exact:
         prompt_tokens = state["context_tokens"] + ctx.count_tokens(new_text)
     room = limit - prompt_tokens
