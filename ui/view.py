@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,47 +156,52 @@ class TraceView:
             return False
         self.last_seq = max(self.last_seq, seq)
         self.run_id = event.get("run_id") or self.run_id
-        kind = event.get("type")
+        kind = str(event.get("type"))
         if kind == "thinking_delta":
             self._delta(event["text"], event.get("phase", "thinking"))
             return False
-        if kind == "run_started":
-            self.question = event.get("question", self.question)
-            self.options = {**self.options, **(event.get("options") or {})}
-            self.model, self.profile = event.get("model", ""), event.get("profile", "")
-        elif kind == "hint":
-            self.steps.append(HintStep(event["text"], event.get("reason", "")))
-        elif kind == "code":
-            self._cut_code_from_text(event["code"])
-            self.steps.append(Cell(int(event["index"]), event["code"]))
-        elif kind == "execution":
-            self._execution(event)
-        elif kind == "budget_exhausted":
-            self.steps.append(
-                Notice(
-                    "budget",
-                    f"Thinking budget spent ({event['used']} of {event['budget']} tokens): "
-                    "the model was told to answer now.",
-                )
-            )
-        elif kind == "answer":
-            self.final = FinalAnswer(
-                event.get("text", ""),
-                event.get("answer"),
-                bool(event.get("extracted")),
-                event.get("stop_cause", ""),
-            )
-        elif kind == "run_finished":
-            self._finished(event)
-        elif kind == "error":
-            message = f"{event.get('message', '')} (in {event.get('where', '?')})"
-            self.errors.append(message)
-            self.steps.append(Notice("error", message))
-        else:
+        handler = HANDLERS.get(kind)
+        if handler is None:
             self.steps.append(
                 Notice("info", f"unknown event {kind!r}: this UI may be older than the API")
             )
+        else:
+            handler(self, event)
         return True
+
+    def _started(self, event: Event) -> None:
+        self.question = event.get("question", self.question)
+        self.options = {**self.options, **(event.get("options") or {})}
+        self.model, self.profile = event.get("model", ""), event.get("profile", "")
+
+    def _hint(self, event: Event) -> None:
+        self.steps.append(HintStep(event["text"], event.get("reason", "")))
+
+    def _code(self, event: Event) -> None:
+        self._cut_code_from_text(event["code"])
+        self.steps.append(Cell(int(event["index"]), event["code"]))
+
+    def _budget(self, event: Event) -> None:
+        self.steps.append(
+            Notice(
+                "budget",
+                f"Thinking budget spent ({event['used']} of {event['budget']} tokens): "
+                "the model was told to answer now.",
+            )
+        )
+
+    def _answer(self, event: Event) -> None:
+        self.final = FinalAnswer(
+            event.get("text", ""),
+            event.get("answer"),
+            bool(event.get("extracted")),
+            event.get("stop_cause", ""),
+        )
+
+    def _error(self, event: Event) -> None:
+        message = f"{event.get('message', '')} (in {event.get('where', '?')})"
+        self.errors.append(message)
+        self.steps.append(Notice("error", message))
 
     def _delta(self, text: str, phase: str) -> None:
         self.deltas[phase] = self.deltas.get(phase, 0) + 1
@@ -294,6 +300,20 @@ class TraceView:
 
     def timing_rows(self) -> list[tuple[str, float]]:
         return [(name.replace("_", " "), float(ms)) for name, ms in self.timings_ms.items()]
+
+
+# every event type but thinking_delta (folded in apart, as it needs no redraw); the test suite
+# checks these against the API's event schema, since the UI imports nothing of the API
+HANDLERS: dict[str, Callable[[TraceView, Event], None]] = {
+    "run_started": TraceView._started,
+    "hint": TraceView._hint,
+    "code": TraceView._code,
+    "execution": TraceView._execution,
+    "budget_exhausted": TraceView._budget,
+    "answer": TraceView._answer,
+    "run_finished": TraceView._finished,
+    "error": TraceView._error,
+}
 
 
 def run_label(run: dict[str, Any], width: int = 42) -> str:

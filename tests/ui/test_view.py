@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from agent.events import (
+    EVENT_ADAPTER,
     Answer,
     BudgetExhausted,
     Code,
@@ -18,7 +19,7 @@ from agent.events import (
     ThinkingDelta,
     Usage,
 )
-from ui.view import Cell, HintStep, Notice, Text, TraceView, math_markdown, run_label
+from ui.view import HANDLERS, Cell, HintStep, Notice, Text, TraceView, math_markdown, run_label
 
 HINT = "Wait, maybe using python here is a good idea."
 OPTIONS = {"thinking_budget": 100, "answer_budget": 20, "max_tool_calls": 2, "kind": "math"}
@@ -158,6 +159,13 @@ def test_a_record_reopens_and_its_final_status_wins() -> None:
     assert not view.apply(events[1])  # already seen: a resumed stream repeats nothing
     running = TraceView.from_record({**record, "status": "running"})
     assert running.running
+
+
+def test_the_view_handles_every_event_type_the_api_sends() -> None:
+    """The UI mirrors the events by hand (it imports nothing of the API): a new event type in
+    agent/events.py fails here until the UI learns to show it."""
+    sent = set(EVENT_ADAPTER.json_schema()["discriminator"]["mapping"])
+    assert set(HANDLERS) | {"thinking_delta"} == sent
 
 
 def test_unknown_events_are_shown_not_dropped() -> None:
