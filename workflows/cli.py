@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvloop
@@ -25,6 +25,13 @@ if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help
 app = typer.Typer(help="Batch solving of problem sets, graded, with reports.", no_args_is_help=True)
 console = Console(stderr=True)
 FIELD_NAMES = ("question", "answer", "id")
+
+
+# shared by the queue commands: one definition each
+RedisUrl = Annotated[
+    str | None, typer.Option(envvar="STARTBOX_QUEUE_REDIS_URL", help="Redis of the batch queue.")
+]
+BatchName = Annotated[str, typer.Argument(help="The batch name given to `batch submit`.")]
 
 
 def run(
@@ -227,7 +234,7 @@ def submit(
     max_tool_calls: flags.MaxToolCalls = None,
     seed: flags.Seed = None,
     timeout: flags.Timeout = None,
-    redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
+    redis_url: RedisUrl = None,
 ) -> None:
     """Queue one job per problem x sample on Redis; resubmitting never duplicates a job.
 
@@ -245,8 +252,8 @@ def submit(
 
 
 def status(
-    name: str = typer.Argument(..., help="The batch name given to `batch submit`."),
-    redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
+    name: BatchName,
+    redis_url: RedisUrl = None,
 ) -> None:
     """Progress of a queued batch: done, correct, queued, running.
 
@@ -263,9 +270,9 @@ def status(
 
 
 def results(
-    name: str = typer.Argument(..., help="The batch name given to `batch submit`."),
+    name: BatchName,
     out: Path = typer.Option(..., help="Write the results JSONL here (and FILE.summary.json)."),
-    redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
+    redis_url: RedisUrl = None,
 ) -> None:
     """Write a queued batch's results so far, then print its summary.
 
@@ -279,8 +286,8 @@ def results(
 
 
 def cancel(
-    name: str = typer.Argument(..., help="The batch name given to `batch submit`."),
-    redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
+    name: BatchName,
+    redis_url: RedisUrl = None,
 ) -> None:
     """Drop a batch's queued jobs; running ones finish, held ones are skipped.
 
@@ -352,7 +359,7 @@ def bench(
 
 def worker(
     concurrency: int = typer.Option(4, min=1, envvar="STARTBOX_WORKER_CONCURRENCY"),
-    redis_url: str = typer.Option(None, envvar="STARTBOX_QUEUE_REDIS_URL"),
+    redis_url: RedisUrl = None,
     job_timeout: float = typer.Option(
         None, envvar="STARTBOX_QUEUE_JOB_TIMEOUT", help="Seconds per job (default 900)."
     ),
