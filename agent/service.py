@@ -18,6 +18,7 @@ import httpx
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.errors import GraphRecursionError
 
+from agent.checkpoints import Checkpoints
 from agent.events import Error, Event, RunFinished, RunStarted, RunStatus, Usage
 from agent.graph import build_graph, recursion_limit
 from agent.settings import AgentSettings, RunOptions
@@ -28,7 +29,7 @@ from model_host.host import ensure_embedded_server, profile_for
 from model_host.prepare import prepare_model
 from model_host.settings import ModelSettings
 from model_host.template import ChatTemplate
-from sandbox.pool import SandboxError, SandboxPool
+from sandbox.pool import SandboxError, SandboxPool, Session
 from sandbox.settings import SandboxSettings
 
 MATH_INSTRUCTION = (
@@ -59,6 +60,7 @@ class Agent:
         self._progress = progress or (lambda _: None)
         self._stack = contextlib.AsyncExitStack()
         self.store: RunStore | None = None
+        self.checkpoints: Checkpoints | None = None
 
     async def __aenter__(self) -> Agent:
         try:
@@ -86,13 +88,13 @@ class Agent:
         )
         say("starting the sandbox pool")
         self.pool = await self._stack.enter_async_context(SandboxPool(self.sandbox_settings))
-        checkpointer = None
         if self.settings.persist:
             self.store = await self._stack.enter_async_context(RunStore(self.settings.database))
             connection = await connect(self.settings.checkpoints)
             self._stack.push_async_callback(connection.close)
-            checkpointer = AsyncSqliteSaver(connection)
-        self.graph = build_graph(checkpointer)
+            self.checkpoints = Checkpoints(AsyncSqliteSaver(connection))
+            self._stack.push_async_callback(self.checkpoints.flush)
+        self.graph = build_graph()
 
     async def __aexit__(
         self,
@@ -117,6 +119,20 @@ class Agent:
             )
         return question
 
+    def _context(self, question: str, options: RunOptions, session: Session) -> RunContext:
+        return RunContext(
+            prompt=self.prompt(question, options.kind),
+            options=options,
+            client=self.client,
+            session=session,
+            profile=self.profile,
+            count_tokens=self.template.count_tokens,
+            round_tokens=self.settings.round_tokens,
+            context_length=self.settings.context_length,
+            context_margin=self.settings.context_margin,
+            rng=random.Random(options.seed),
+        )
+
     async def solve(
         self, question: str, options: RunOptions | None = None, run_id: str | None = None
     ) -> AsyncIterator[Event]:
@@ -129,71 +145,60 @@ class Agent:
         started = time.perf_counter()
         status: RunStatus = "error"
 
-        async def emit(event: Event) -> Event:
+        def emit(event: Event) -> Event:
             nonlocal seq
             seq += 1
             event.run_id, event.seq = run_id, seq
             if self.store is not None:
-                await self.store.append(event)
+                self.store.append(event)
             return event
 
         if self.store is not None:
-            await self.store.create(run_id, question, options.model_dump())
-        try:
-            yield await emit(
-                RunStarted(
-                    question=question,
-                    options=options.model_dump(),
-                    model=self.client.model,
-                    profile=self.profile.name,
+            self.store.create(run_id, question, options.model_dump())
+        # the sandbox is released once the last event is out: the reader never waits on it
+        async with self.pool.session(lazy=True) as session:
+            try:
+                yield emit(
+                    RunStarted(
+                        question=question,
+                        options=options.model_dump(),
+                        model=self.client.model,
+                        profile=self.profile.name,
+                    )
                 )
-            )
-            async with asyncio.timeout(options.timeout), self.pool.session(lazy=True) as session:
-                context = RunContext(
-                    prompt=self.prompt(question, options.kind),
-                    options=options,
-                    client=self.client,
-                    session=session,
-                    profile=self.profile,
-                    count_tokens=self.template.count_tokens,
-                    round_tokens=self.settings.round_tokens,
-                    context_length=self.settings.context_length,
-                    context_margin=self.settings.context_margin,
-                    rng=random.Random(options.seed),
+                async with asyncio.timeout(options.timeout):
+                    async for mode, chunk in self.graph.astream(
+                        initial_state(),
+                        {"recursion_limit": recursion_limit(options, self.settings.round_tokens)},
+                        context=self._context(question, options, session),
+                        stream_mode=["custom", "values"],
+                    ):
+                        if mode == "values":
+                            state = chunk
+                        else:
+                            yield emit(chunk)
+                status = "ok"
+            except (asyncio.CancelledError, GeneratorExit):  # cancelled, or the reader went away
+                status = "cancelled"
+                raise
+            except Exception as exc:  # every failure ends the run with an event, never a hang
+                yield emit(Error(message=describe(exc, options), where=type(exc).__name__))
+            finally:
+                finished = RunFinished(
+                    status=status,
+                    answer=state["answer"],
+                    usage=usage_of(state),
+                    timings_ms={
+                        **state["timings_ms"],
+                        "total": (time.perf_counter() - started) * 1000,
+                    },
                 )
-                config = {
-                    "configurable": {"thread_id": run_id},
-                    "recursion_limit": recursion_limit(options, self.settings.round_tokens),
-                }
-                async for mode, chunk in self.graph.astream(
-                    initial_state(),
-                    config,
-                    context=context,
-                    stream_mode=["custom", "values"],
-                    # the run store keeps every event: checkpoint once, at the end
-                    durability="exit" if self.store is not None else None,
-                ):
-                    if mode == "values":
-                        state = chunk
-                    else:
-                        yield await emit(chunk)
-            status = "ok"
-        except (asyncio.CancelledError, GeneratorExit):  # cancelled, or the reader went away
-            status = "cancelled"
-            raise
-        except Exception as exc:  # every failure ends the run with an event, never a hang
-            yield await emit(Error(message=describe(exc, options), where=type(exc).__name__))
-        finally:
-            finished = RunFinished(
-                status=status,
-                answer=state["answer"],
-                usage=usage_of(state),
-                timings_ms={**state["timings_ms"], "total": (time.perf_counter() - started) * 1000},
-            )
-            event = await asyncio.shield(emit(finished))
-            if self.store is not None:
-                await asyncio.shield(self.store.finish(run_id, status, state["answer"]))
-        yield event
+                event = emit(finished)
+                if self.store is not None:
+                    self.store.finish(run_id, status, state["answer"])
+                if self.checkpoints is not None:
+                    self.checkpoints.save(run_id, state)
+            yield event
 
 
 def usage_of(state: AgentState) -> Usage:

@@ -1,15 +1,17 @@
 """The run store: every run and its events in SQLite, so any run can be read back by id.
 
-Writes leave the run's path: `create` and `append` queue rows, and one writer task per store
-writes them, coalescing whatever queued up meanwhile into one transaction. A flush is started
-every `FLUSH_EVERY` deltas and at once for every other event (the steps a reader must never
-miss); every read first waits for what was queued, so readers see all of it. No transaction
-stays open between flushes, so other writers of the file never wait on one.
+Writes leave the run's path: `create`, `append` and `finish` only queue rows. One writer task
+per store writes them `FLUSH_DELAY` after the first row queued, in one transaction with
+whatever queued meanwhile, so a run costs a transaction or two instead of one per event. Every
+read first writes what is queued, so readers see all of it; a crash of the process loses at
+most the last `FLUSH_DELAY` of events. No transaction stays open between flushes, so other
+writers of the file never wait on one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -20,7 +22,7 @@ from pydantic import BaseModel
 
 from agent.events import EVENT_ADAPTER, Event, RunStatus
 
-FLUSH_EVERY = 64
+FLUSH_DELAY = 0.1  # seconds: how long queued rows wait for company
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -69,7 +71,9 @@ class RunStore:
         self.busy_timeout = busy_timeout  # how long a write waits for another writer's lock
         self._db: aiosqlite.Connection | None = None
         self._runs: list[tuple[str, float, str, str, str]] = []
-        self._pending: list[tuple[str, int, str]] = []
+        self._events: list[tuple[str, int, str]] = []
+        self._ends: list[tuple[str, str | None, float, str]] = []
+        self._due = asyncio.Event()  # a reader waits: write at once
         self._writer: asyncio.Task[None] | None = None
         self._failure: Exception | None = None  # the writer's last error, raised by flush
 
@@ -96,21 +100,26 @@ class RunStore:
             raise RuntimeError("use the store as `async with RunStore(path) as store:`")
         return self._db
 
-    async def create(self, run_id: str, question: str, options: dict[str, object]) -> None:
+    def create(self, run_id: str, question: str, options: dict[str, object]) -> None:
         self._runs.append((run_id, time.time(), question, json.dumps(options), "running"))
         self._start_writer()
 
-    async def append(self, event: Event) -> None:
-        self._pending.append((event.run_id, event.seq, event.model_dump_json()))
-        if event.type != "thinking_delta" or len(self._pending) >= FLUSH_EVERY:
-            self._start_writer()
+    def append(self, event: Event) -> None:
+        self._events.append((event.run_id, event.seq, event.model_dump_json()))
+        self._start_writer()
+
+    def finish(self, run_id: str, status: RunStatus, answer: str | None) -> None:
+        self._ends.append((status, answer, time.time(), run_id))
+        self._start_writer()
 
     async def flush(self) -> None:
-        """Wait until everything queued so far is written; a failed write raises here."""
-        if self._runs or self._pending:
+        """Write everything queued so far, now; a failed write raises here."""
+        self._due.set()
+        if self._runs or self._events or self._ends:
             self._start_writer()
         if self._writer is not None:
             await asyncio.shield(self._writer)
+        self._due.clear()
         if self._failure is not None:
             failure, self._failure = self._failure, None
             raise failure
@@ -120,9 +129,13 @@ class RunStore:
             self._writer = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
-        while self._runs or self._pending:
-            runs, self._runs = self._runs, []
-            rows, self._pending = self._pending, []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FLUSH_DELAY):
+                await self._due.wait()
+        while self._runs or self._events or self._ends:
+            self._due.clear()
+            queued = runs, events, ends = self._runs, self._events, self._ends
+            self._runs, self._events, self._ends = [], [], []
             try:
                 await self.db.executemany(
                     "INSERT INTO runs (id, created_at, question, options, status) "
@@ -130,22 +143,17 @@ class RunStore:
                     runs,
                 )
                 await self.db.executemany(
-                    "INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)", rows
+                    "INSERT OR REPLACE INTO events (run_id, seq, body) VALUES (?, ?, ?)", events
+                )
+                await self.db.executemany(
+                    "UPDATE runs SET status = ?, answer = ?, finished_at = ? WHERE id = ?", ends
                 )
                 await self.db.commit()
             except Exception as exc:  # kept for the next flush, which also reports the error
                 await self.db.rollback()
-                self._runs[:0], self._pending[:0] = runs, rows
+                self._runs[:0], self._events[:0], self._ends[:0] = queued
                 self._failure = exc
                 return
-
-    async def finish(self, run_id: str, status: RunStatus, answer: str | None) -> None:
-        await self.flush()
-        await self.db.execute(
-            "UPDATE runs SET status = ?, answer = ?, finished_at = ? WHERE id = ?",
-            (status, answer, time.time(), run_id),
-        )
-        await self.db.commit()
 
     async def get(self, run_id: str, *, with_events: bool = True) -> RunRecord | None:
         await self.flush()

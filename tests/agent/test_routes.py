@@ -189,7 +189,8 @@ async def test_runs_are_stored_and_read_back(agent: Agent, script: Script) -> No
     assert (record.status, record.answer) == ("ok", "5")
     assert [e.seq for e in record.events] == list(range(1, len(events) + 1))
     assert [e.type for e in record.events] == [e.type for e in events]
-    snapshot = await agent.graph.aget_state({"configurable": {"thread_id": events[0].run_id}})
+    assert agent.checkpoints is not None
+    snapshot = await agent.checkpoints.get(events[0].run_id)
     assert snapshot.values["tool_calls"] == 1 and snapshot.values["answer"] == "5"
 
 

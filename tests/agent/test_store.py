@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from agent.events import Code, RunStarted, ThinkingDelta
-from agent.store import FLUSH_EVERY, RunStore
+from agent.store import FLUSH_DELAY, RunStore
 
 
 def _events(run_id: str, deltas: int) -> list[RunStarted | ThinkingDelta | Code]:
@@ -24,13 +25,33 @@ def _events(run_id: str, deltas: int) -> list[RunStarted | ThinkingDelta | Code]
 
 async def test_reads_see_every_queued_write(tmp_path: Path) -> None:
     async with RunStore(tmp_path / "runs.db") as store:
-        await store.create("r1", "q", {"seed": 1})
-        for event in _events("r1", FLUSH_EVERY + 5):
-            await store.append(event)
-        record = await store.get("r1")  # no explicit flush: the read waits for the writer
-    assert record is not None and record.status == "running"
-    assert [e.seq for e in record.events] == list(range(1, FLUSH_EVERY + 8))
-    assert record.events[-1].type == "code"
+        store.create("r1", "q", {"seed": 1})
+        for event in _events("r1", 70):
+            store.append(event)
+        record = await store.get("r1")  # no explicit flush: the read writes the queue first
+        assert record is not None and record.status == "running"
+        assert [e.seq for e in record.events] == list(range(1, 73))
+        assert record.events[-1].type == "code"
+        store.finish("r1", "ok", "42")
+        record = await store.get("r1", with_events=False)
+    assert record is not None and (record.status, record.answer) == ("ok", "42")
+
+
+async def test_queued_rows_reach_the_file_without_a_reader(tmp_path: Path) -> None:
+    """What a crash may lose is bounded: the writer goes on its own, soon after a row queues."""
+    path = tmp_path / "runs.db"
+    async with RunStore(path) as store:
+        store.create("r1", "q", {})
+        for event in _events("r1", 2):
+            store.append(event)
+        with sqlite3.connect(path) as other:
+            for _ in range(50):
+                await asyncio.sleep(FLUSH_DELAY)
+                if other.execute("SELECT count(*) FROM events").fetchone()[0] == 4:
+                    break
+            else:
+                raise AssertionError("the queued rows were not written on their own")
+            assert other.execute("SELECT status FROM runs").fetchall() == [("running",)]
 
 
 async def test_a_locked_database_reports_at_flush_and_loses_nothing(tmp_path: Path) -> None:
@@ -38,9 +59,9 @@ async def test_a_locked_database_reports_at_flush_and_loses_nothing(tmp_path: Pa
     async with RunStore(path, busy_timeout=0.2) as store:
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN EXCLUSIVE")  # another writer holds the file
-        await store.create("r1", "q", {})
+        store.create("r1", "q", {})
         for event in _events("r1", 3):
-            await store.append(event)
+            store.append(event)
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             await store.flush()
         other.execute("ROLLBACK")
