@@ -289,14 +289,19 @@ def cancel(
     name: BatchName,
     redis_url: RedisUrl = None,
 ) -> None:
-    """Drop a batch's queued jobs; running ones finish, held ones are skipped.
+    """Drop a batch's queued jobs and stop its running ones (their runs end as cancelled).
 
     Example: startbox batch cancel demo
     """
     from workflows import queue
 
-    removed = _with_redis(redis_url, lambda redis: queue.cancel(redis, name))
-    console.print(f"batch {name} cancelled: {removed} queued jobs dropped")
+    with console.status(f"cancelling batch {name}"):
+        done = _with_redis(redis_url, lambda redis: queue.cancel(redis, name))
+    console.print(
+        f"batch {name} cancelled: {done.dropped} queued jobs dropped, "
+        f"{done.stopped} running jobs stopped"
+        + (f", {done.stopping} still stopping (their workers may be busy)" if done.stopping else "")
+    )
 
 
 def _with_redis(redis_url: str | None, action: Any) -> Any:
@@ -372,9 +377,14 @@ def worker(
 
     Example: STARTBOX_QUEUE_REDIS_URL=redis://queue-host:6379 startbox worker --concurrency 8
     """
+    import logging.config
+
+    from arq.logs import default_log_config
     from arq.worker import Worker
 
     from workflows.queue import worker_options
+
+    logging.config.dictConfig(default_log_config(verbose=False))  # a line per job, like `arq`
 
     settings = _queue_settings(redis_url, job_timeout=job_timeout)
     model_settings = _model_settings(model, base_url)

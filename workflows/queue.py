@@ -12,12 +12,14 @@ run twice (after a worker died) overwrites, never duplicates. Job ids are
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from typing import Any
 
 from arq import func
 from arq.connections import ArqRedis, RedisSettings, create_pool
-from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.constants import abort_jobs_ss, in_progress_key_prefix, job_key_prefix
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -44,6 +46,12 @@ class QueueSettings(BaseSettings):
     @property
     def redis(self) -> RedisSettings:
         return RedisSettings.from_dsn(self.redis_url)
+
+
+class Cancelled(BaseModel):
+    dropped: int  # queued jobs removed
+    stopped: int  # running jobs aborted and ended
+    stopping: int  # running jobs aborted that had not ended within the wait
 
 
 class BatchStatus(BaseModel):
@@ -140,17 +148,43 @@ async def done_count(redis: ArqRedis, name: str) -> int:
     return int(await redis.hlen(_keys(name)[2]))
 
 
-async def cancel(redis: ArqRedis, name: str) -> int:
-    """Drop the batch's queued jobs and tell workers to skip any they already hold."""
+async def cancel(redis: ArqRedis, name: str, wait: float = 30.0) -> Cancelled:
+    """Drop the batch's queued jobs and abort its running ones (arq cancels their tasks, so
+    each run ends as `cancelled` and frees its sandbox); waits up to `wait` s for them to end.
+
+    The flag goes up first: a job that starts after it skips itself, and one that started
+    before it is in progress by the time the running jobs are looked up, so none slips by.
+    """
     meta_key, jobs_key, _ = _keys(name)
     if not await redis.exists(meta_key):
         raise KeyError(f"no batch named {name!r}")
     await redis.hset(meta_key, "cancelled", 1)
     ids = [i.decode() for i in await redis.smembers(jobs_key)]
-    removed = await redis.zrem(QUEUE, *ids) if ids else 0
-    for ident in ids:
-        await redis.delete(job_key_prefix + ident)
-    return int(removed)
+    running = await _running(redis, ids)
+    queued = list(set(ids) - set(running))
+    dropped = await redis.zrem(QUEUE, *queued) if queued else 0
+    if queued:
+        await redis.delete(*(job_key_prefix + ident for ident in queued))
+    if running:
+        now = int(time.time() * 1000)
+        await redis.zadd(abort_jobs_ss, {ident: now for ident in running})
+    stopping = running
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait):
+            while stopping := await _running(redis, stopping):  # noqa: ASYNC110 - other processes
+                await asyncio.sleep(0.2)
+    return Cancelled(
+        dropped=int(dropped), stopped=len(running) - len(stopping), stopping=len(stopping)
+    )
+
+
+async def _running(redis: ArqRedis, ids: list[str]) -> list[str]:
+    """The ids among `ids` that a worker holds right now."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for ident in ids:
+            pipe.exists(in_progress_key_prefix + ident)
+        held = await pipe.execute()
+    return [ident for ident, exists in zip(ids, held, strict=True) if exists]
 
 
 async def solve(
@@ -187,6 +221,7 @@ def worker_options(
 
     return {
         "functions": [func(solve, name="solve", max_tries=5)],
+        "allow_abort_jobs": True,  # `batch cancel` stops running jobs
         "queue_name": QUEUE,
         "redis_settings": settings.redis,
         "max_jobs": concurrency,

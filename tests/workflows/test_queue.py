@@ -187,6 +187,33 @@ async def test_a_killed_workers_job_is_finished_by_another(
     assert (status.done, status.queued, status.running) == (1, 0, 0)
 
 
+async def test_cancel_stops_a_running_job_and_drops_the_queued(
+    redis_url: str, redis: ArqRedis
+) -> None:
+    options = RunOptions(timeout=300, thinking_budget=64, answer_budget=32)
+    batch = problems("RIGHT: 2+2?", "WRONG: 2+2?")
+    assert await queue.submit(redis, "stop", batch, 1, options) == (2, 0)
+    hang = Hang()
+    async with hang as hanging_url:
+        worker = await asyncio.create_subprocess_exec(
+            STARTBOX, "worker", "--concurrency", "1", env=env(redis_url, hanging_url),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            await asyncio.wait_for(hang.called.wait(), 120)  # one job is mid-run, one queued
+            code, out = await startbox(env(redis_url, hanging_url), "batch", "cancel", "stop")
+            assert code == 0, out
+            assert "1 queued jobs dropped, 1 running jobs stopped" in out, out
+            status = await queue.status(redis, "stop")
+            assert (status.queued, status.running, status.done) == (0, 0, 0)
+            assert worker.returncode is None  # the worker lives on for other batches
+        finally:
+            worker.terminate()
+            log, _ = await asyncio.wait_for(worker.communicate(), 60)
+    assert "aborted" in log.decode(), log.decode()[-2000:]
+    assert await queue.results(redis, "stop") == []
+
+
 async def test_startbox_redis_serves_with_append_only_persistence(tmp_path: Path) -> None:
     port = free_port()
     server = await asyncio.create_subprocess_exec(
