@@ -211,7 +211,8 @@ def overhead(runs: int, persist: bool, home: Path, blocks: int = 3) -> list[Over
     for _ in range(blocks):
         for name, factory in LOOPS.items():
             with asyncio.Runner(loop_factory=factory) as runner:
-                block, block_calls = runner.run(_overhead_runs(-(-runs // blocks), persist, home))
+                per_block = max(2, -(-runs // blocks))  # the first is dropped
+                block, block_calls = runner.run(_overhead_runs(per_block, persist, home))
             samples[name] += block[1:]  # a block's first run pays one-time set-up
             calls += block_calls
     results = []
@@ -254,15 +255,18 @@ async def _overhead_runs(runs: int, persist: bool, home: Path) -> tuple[list[flo
     return samples, calls
 
 
-async def throughput(base_url: str | None, concurrency: int, home: Path) -> ThroughputResult:
-    """Agent runs at `concurrency`, then raw completions of the same prompts and lengths."""
+async def throughput(
+    base_url: str | None, concurrency: int, home: Path, blocks: int = 3
+) -> ThroughputResult:
+    """Agent runs at `concurrency`, and raw completions of the same prompts and token counts,
+    in `blocks` pairs whose order alternates, so the VM's drift weighs on both sides alike."""
     async with _agent(base_url, False, home, None, pool=concurrency) as agent:
         options = RunOptions(thinking_budget=256, answer_budget=64, max_tool_calls=2, seed=0)
         questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(concurrency)]
-        started = time.perf_counter()
-        finished = await asyncio.gather(*(_last(agent.solve(q, options)) for q in questions))
-        agent_s = time.perf_counter() - started
-        tokens = [f.usage.completion_tokens for f in finished]
+
+        async def agent_side() -> list[int]:
+            finished = await asyncio.gather(*(_last(agent.solve(q, options)) for q in questions))
+            return [f.usage.completion_tokens for f in finished]
 
         async def raw(question: str, count: int) -> None:
             await agent.client.complete(
@@ -274,16 +278,28 @@ async def throughput(base_url: str | None, concurrency: int, home: Path) -> Thro
                 extra={"ignore_eos": True, "min_tokens": max(count, 1)},
             )
 
-        started = time.perf_counter()
-        await asyncio.gather(*(raw(q, n) for q, n in zip(questions, tokens, strict=True)))
-        raw_s = time.perf_counter() - started
-    total = sum(tokens)
+        async def raw_side(counts: list[int]) -> None:
+            await asyncio.gather(*(raw(q, n) for q, n in zip(questions, counts, strict=True)))
+
+        tokens = {"agent": 0, "raw": 0}
+        seconds = {"agent": 0.0, "raw": 0.0}
+        counts = await agent_side()  # warms the prefix cache and gives the first counts
+        for block in range(blocks):
+            for side in ("agent", "raw") if block % 2 == 0 else ("raw", "agent"):
+                started = time.perf_counter()
+                if side == "agent":
+                    counts = await agent_side()
+                else:
+                    await raw_side(counts)
+                seconds[side] += time.perf_counter() - started
+                tokens[side] += sum(counts)
+    agent_rate, raw_rate = tokens["agent"] / seconds["agent"], tokens["raw"] / seconds["raw"]
     return ThroughputResult(
         concurrency=concurrency,
-        agent_tokens=total,
-        agent_tokens_per_s=total / agent_s,
-        raw_tokens_per_s=total / raw_s,
-        ratio=(total / agent_s) / (total / raw_s),
+        agent_tokens=tokens["agent"],
+        agent_tokens_per_s=agent_rate,
+        raw_tokens_per_s=raw_rate,
+        ratio=agent_rate / raw_rate,
     )
 
 

@@ -1,4 +1,5 @@
-"""`startbox agent show|runs` read stored runs back, as a user would after the fact."""
+"""`startbox agent show|runs` read stored runs back, as a user would after the fact, and
+`startbox agent bench` reports what it measured."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from agent.service import Agent
 from tests.agent.conftest import Script, collect
 
 
-async def startbox(store: Path, *args: str) -> tuple[int, str, str]:
+async def startbox(store: Path, *args: str, wait: float = 60) -> tuple[int, str, str]:
     env = {**os.environ, "STARTBOX_AGENT_STORE_PATH": str(store), "COLUMNS": "300"}
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("startbox")), *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 60)
+    out, err = await asyncio.wait_for(process.communicate(), wait)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
@@ -36,3 +37,18 @@ async def test_show_and_runs_read_the_store(agent: Agent, script: Script) -> Non
     assert code == 0 and run_id in out
     code, _, err = await startbox(store, "agent", "show", "no-such-run")
     assert code == 1 and "no run" in err
+
+
+async def test_bench_reports_overhead_with_and_without_persistence(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    args = ["agent", "bench", "--overhead-only", "--runs", "6", "--out", str(report)]
+    code, out, err = await startbox(tmp_path / "runs.db", *args, wait=600)
+    assert code == 0, err
+    rows = json.loads(report.read_text())["overhead"]
+    assert {(r["persist"], r["loop"]) for r in rows} == {
+        (persist, loop) for persist in (False, True) for loop in ("uvloop", "asyncio")
+    }
+    assert all(
+        r["runs"] == 3 and r["rounds_per_run"] == 5 and r["p50_ms_per_round"] > 0 for r in rows
+    )
+    assert "orchestration overhead" in out
