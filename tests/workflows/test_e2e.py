@@ -35,3 +35,23 @@ def test_batch_run_on_vllm(vllm_url: str, model_settings: ModelSettings, tmp_pat
     summary = json.loads(out.with_suffix(".summary.json").read_text())
     assert summary["samples"] == 2 and "latency_p95_ms" in summary
     assert "accuracy" in done.stdout
+
+
+def test_humaneval_batch_on_vllm(
+    vllm_url: str, model_settings: ModelSettings, tmp_path: Path
+) -> None:
+    """A code problem end to end: the model's program is graded by HumanEval's own test in a
+    Docker sandbox."""
+    out = tmp_path / "humaneval.jsonl"
+    command = [str(Path(sys.executable).with_name("startbox")), "batch", "run", "humaneval",
+               "--out", str(out), "--limit", "1", "--base-url", vllm_url,
+               "--thinking-budget", "64", "--answer-budget", "128", "--max-tool-calls", "1",
+               "--seed", "0", "--timeout", "300"]  # fmt: skip
+    env = {**os.environ, "STARTBOX_HOME": str(model_settings.home),
+           "STARTBOX_AGENT_PERSIST": "false", "COLUMNS": "200"}  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["problem_id"] == "HumanEval/0" and row["status"] == "ok", row
+    assert row["correct"] or row["cause"] in ("wrong", "no_answer", "test_timeout"), row
+    assert "pass@1" in done.stdout
