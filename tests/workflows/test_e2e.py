@@ -18,16 +18,33 @@ from model_host.settings import ModelSettings
 pytestmark = pytest.mark.e2e
 
 
-def test_batch_run_on_vllm(vllm_url: str, model_settings: ModelSettings, tmp_path: Path) -> None:
-    out = tmp_path / "sample.jsonl"
-    command = [str(Path(sys.executable).with_name("startbox")), "batch", "run", "sample",
-               "--out", str(out), "--limit", "2", "--concurrency", "2", "--base-url", vllm_url,
-               "--thinking-budget", "96", "--answer-budget", "32", "--max-tool-calls", "1",
-               "--seed", "0", "--timeout", "300"]  # fmt: skip
+def batch_run(
+    vllm_url: str, model_settings: ModelSettings, dataset: str, out: Path, *flags: str
+) -> subprocess.CompletedProcess[str]:
+    """`startbox batch run` on the real model, as a user would type it."""
+    command = [str(Path(sys.executable).with_name("startbox")), "batch", "run", dataset,
+               "--out", str(out), "--base-url", vllm_url, "--max-tool-calls", "1",
+               "--seed", "0", "--timeout", "300", *flags]  # fmt: skip
     env = {**os.environ, "STARTBOX_HOME": str(model_settings.home),
            "STARTBOX_AGENT_PERSIST": "false", "COLUMNS": "200"}  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_batch_run_on_vllm(vllm_url: str, model_settings: ModelSettings, tmp_path: Path) -> None:
+    out = tmp_path / "sample.jsonl"
+    flags = [
+        "--limit",
+        "2",
+        "--concurrency",
+        "2",
+        "--thinking-budget",
+        "96",
+        "--answer-budget",
+        "32",
+    ]
+    done = batch_run(vllm_url, model_settings, "sample", out, *flags)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["problem_id"] for r in rows) == ["apples", "square-sum"]
     assert all(r["status"] == "ok" and r["thinking_tokens"] > 0 for r in rows), rows
@@ -43,14 +60,8 @@ def test_humaneval_batch_on_vllm(
     """A code problem end to end: the model's program is graded by HumanEval's own test in a
     Docker sandbox."""
     out = tmp_path / "humaneval.jsonl"
-    command = [str(Path(sys.executable).with_name("startbox")), "batch", "run", "humaneval",
-               "--out", str(out), "--limit", "1", "--base-url", vllm_url,
-               "--thinking-budget", "64", "--answer-budget", "128", "--max-tool-calls", "1",
-               "--seed", "0", "--timeout", "300"]  # fmt: skip
-    env = {**os.environ, "STARTBOX_HOME": str(model_settings.home),
-           "STARTBOX_AGENT_PERSIST": "false", "COLUMNS": "200"}  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr
+    flags = ["--limit", "1", "--thinking-budget", "64", "--answer-budget", "128"]
+    done = batch_run(vllm_url, model_settings, "humaneval", out, *flags)
     [row] = [json.loads(line) for line in out.read_text().splitlines()]
     assert row["problem_id"] == "HumanEval/0" and row["status"] == "ok", row
     assert row["correct"] or row["cause"] in ("wrong", "no_answer", "test_timeout"), row
