@@ -90,9 +90,11 @@ class RunStore:
         tb: TracebackType | None,
     ) -> None:
         if self._db is not None:
-            await self.flush()
-            await self._db.close()
-            self._db = None
+            try:
+                await self.flush()
+            finally:  # a write that failed again is reported, and the connection still closes
+                await self._db.close()
+                self._db = None
 
     @property
     def db(self) -> aiosqlite.Connection:
