@@ -8,6 +8,7 @@ a millisecond instead of the ~0.4 s of a container start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -87,9 +88,14 @@ class SandboxContainer:
         cls, client: docker.DockerClient, settings: SandboxSettings, pool_id: str = ""
     ) -> SandboxContainer:
         """Create, attach, start and wait until the runner has pre-imported its libraries."""
-        container = await asyncio.to_thread(
-            client.containers.create, **hardened_config(settings, pool_id)
-        )
+        config = hardened_config(settings, pool_id)
+        creating = asyncio.ensure_future(asyncio.to_thread(client.containers.create, **config))
+        try:
+            container = await asyncio.shield(creating)
+        except asyncio.CancelledError:  # the engine creates it anyway: remove it once it exists
+            with contextlib.suppress(Exception):
+                await destroy(await creating)
+            raise
         try:
             sock = await asyncio.to_thread(_attach, client, container)
             self = cls(container, sock)
@@ -160,12 +166,18 @@ def _attach(client: docker.DockerClient, container: Container) -> socket.socket:
     return sock
 
 
-async def destroy(container: Container) -> None:
-    """Kill and remove; a container that is already gone is fine."""
-    try:
-        await asyncio.to_thread(container.remove, force=True)
-    except docker.errors.NotFound:
-        pass
-    except docker.errors.APIError as exc:
-        if "already in progress" not in str(exc):
-            raise
+async def destroy(container: Container, attempts: int = 3) -> None:
+    """Kill and remove; a container that is already gone is fine. Under load the engine can
+    fail a forced removal (it missed the kill's exit event), so it is tried again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await asyncio.to_thread(container.remove, force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if "already in progress" in str(exc):
+                return
+            if attempt == attempts:
+                raise
+        await asyncio.sleep(0.5 * attempt)

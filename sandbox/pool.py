@@ -127,6 +127,10 @@ class SandboxPool:
         if isinstance(item, Exception):
             self._slots.release()
             raise SandboxError(f"a sandbox container failed to start: {item}") from item
+        if self._closed:  # closed while this caller waited: close() no longer sees the item
+            self._slots.release()
+            self._track(item.destroy())
+            raise SandboxError("the sandbox pool closed while waiting for a container")
         self._in_use.add(item)
         if self.settings.pool_size:
             self._spawn()
@@ -141,18 +145,23 @@ class SandboxPool:
 
     async def close(self) -> None:
         """Destroy every container. Starts in flight are awaited, not cancelled: a cancelled
-        start could leave a created container that nobody knows about."""
+        start could leave a created container that nobody knows about. Removals begun while
+        closing (a session released meanwhile) are awaited too, so none outlives the pool."""
         self._closed = True
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         doomed = list(self._in_use)
+        self._in_use.clear()
         while not self._ready.empty():
             item = self._ready.get_nowait()
             if isinstance(item, SandboxContainer):
                 doomed.append(item)
-        self._in_use.clear()
-        await asyncio.gather(*(c.destroy() for c in doomed), return_exceptions=True)
+        for container in doomed:
+            self._track(container.destroy())
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _spawn(self) -> None:
+        if self._closed:
+            return
         self._starting += 1
         self._track(self._start_one())
 
@@ -175,7 +184,12 @@ class SandboxPool:
     def _track(self, coro: object) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("a sandbox container could not be removed: %s", exc)
 
 
 class Session:

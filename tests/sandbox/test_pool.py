@@ -9,8 +9,8 @@ import textwrap
 import docker
 import pytest
 
-from sandbox.owner import OWNER_LABEL, list_sandboxes
-from sandbox.pool import PoolExhausted, SandboxPool
+from sandbox.owner import OWNER_LABEL, POOL_LABEL, list_sandboxes
+from sandbox.pool import PoolExhausted, SandboxError, SandboxPool
 from sandbox.settings import SandboxSettings
 
 
@@ -84,3 +84,16 @@ async def test_a_lazy_session_takes_a_container_only_when_code_runs(pool: Sandbo
         before = pool.size["in_use"]
         assert (await session.run("1 + 1")).value == "2"
         assert pool.size["in_use"] == before + 1
+
+
+async def test_a_session_released_while_the_pool_closes_goes_with_it() -> None:
+    async with SandboxPool(SandboxSettings(pool_size=1)) as pool:
+        container = await pool.acquire()  # starts a replacement, which close() waits for
+        closing = asyncio.create_task(pool.close())
+        await asyncio.sleep(0.05)  # close is under way
+        pool.release(container)
+        await closing
+        left = [c for c in list_sandboxes(docker.from_env()) if c["Labels"][POOL_LABEL] == pool.id]
+        assert left == []
+        with pytest.raises(SandboxError, match="not open"):
+            await pool.acquire()
