@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS ?= dev,cpu
 
-.PHONY: demo test system venv image lint bench clean
+.PHONY: demo test stack system venv image lint bench clean
 
 demo: system venv image
 	$(BIN)/startbox demo
@@ -16,6 +16,10 @@ demo: system venv image
 test: system venv image
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# the whole stack of compose.yaml in containers (model, API, workers, Redis, UI)
+stack: system venv image
+	$(BIN)/startbox stack up
 
 system:
 	@scripts/setup-system.sh

@@ -10,7 +10,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import docker
@@ -73,7 +73,7 @@ def build_image(
     if dockerfile_base:
         buildargs = {"BASE": dockerfile_base}
     else:
-        ensure_base_image(client, home=home, force=force, progress=progress)
+        ensure_debian_image(BASE_IMAGE, DEBIAN_PACKAGES, home=home, force=force, progress=progress)
         buildargs = {"BASE": BASE_IMAGE, "PIP_PACKAGES": ""}
     progress(f"adding the runner: docker build -t {tag}")
     try:
@@ -92,30 +92,39 @@ def build_image(
     return True
 
 
-def ensure_base_image(
-    client: docker.DockerClient, *, home: Path, force: bool, progress: Progress
-) -> None:
+def ensure_debian_image(
+    tag: str,
+    packages: Sequence[str],
+    *,
+    home: Path,
+    force: bool = False,
+    progress: Progress = print,
+) -> bool:
+    """A Debian image with `packages`, made without a registry: debootstrap, then docker import.
+    Returns whether anything was built (also a base for other images: `startbox stack`)."""
+    client = docker.from_env()
     try:
-        client.images.get(BASE_IMAGE)
+        client.images.get(tag)
         if not force:
-            return
+            return False
     except docker.errors.ImageNotFound:
         pass
-    rootfs = home / f"rootfs-{DEBIAN_SUITE}"
-    debootstrap(rootfs, progress=progress)
-    progress(f"importing {rootfs} as {BASE_IMAGE}")
+    rootfs = home / f"rootfs-{tag.replace(':', '-').replace('/', '-')}"
+    debootstrap(rootfs, packages, progress=progress)
+    progress(f"importing {rootfs} as {tag}")
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
     try:
         assert tar.stdout is not None
-        repository, _, tag = BASE_IMAGE.partition(":")
-        client.api.import_image(src=tar.stdout, repository=repository, tag=tag)
+        repository, _, version = tag.partition(":")
+        client.api.import_image(src=tar.stdout, repository=repository, tag=version or "latest")
     finally:
         if tar.wait() != 0:
             raise ImageError(f"tar of {rootfs} failed with exit code {tar.returncode}")
     shutil.rmtree(rootfs)
+    return True
 
 
-def debootstrap(rootfs: Path, *, progress: Progress) -> None:
+def debootstrap(rootfs: Path, packages: Sequence[str], *, progress: Progress) -> None:
     if shutil.which("debootstrap") is None:
         raise ImageError(
             "debootstrap is not installed: `apt-get install debootstrap`, or build from a "
@@ -129,7 +138,7 @@ def debootstrap(rootfs: Path, *, progress: Progress) -> None:
     command = [
         "debootstrap",
         "--variant=minbase",
-        f"--include={','.join(DEBIAN_PACKAGES)}",
+        f"--include={','.join(packages)}",
         DEBIAN_SUITE,
         str(rootfs),
     ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs and starts the system parts startbox needs (Docker engine, Redis, debootstrap, and
-# Chromium for the UI's browser test).
+# Installs and starts the system parts startbox needs (Docker engine, Redis, debootstrap,
+# docker-compose for the stack, and Chromium for the UI's browser test).
 # Idempotent: a second run only checks. Debian/Ubuntu as root does it all; anywhere else it
 # prints what to install and stops, because guessing another package manager is worse.
 set -euo pipefail
@@ -15,6 +15,8 @@ docker info >/dev/null 2>&1 || command -v dockerd >/dev/null || missing+=(docker
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v chromium >/dev/null || missing+=(chromium)
+# compose.yaml's driver: Compose v2 where Docker's plugin is installed, else Debian's v1
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || missing+=(docker-compose)
 
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then

@@ -12,6 +12,7 @@ from agent.cli import api, demo, solve
 from agent.cli import app as agent_app
 from model_host.cli import app as model_app
 from sandbox.cli import app as sandbox_app
+from startbox.stack_cli import app as stack_app
 from ui.cli import run_ui
 from workflows.cli import app as batch_app
 from workflows.cli import redis, worker
@@ -26,6 +27,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(model_app, name="model")
 app.add_typer(agent_app, name="agent")
 app.add_typer(batch_app, name="batch")
+app.add_typer(stack_app, name="stack")
 app.command()(solve)
 app.command()(demo)
 app.command()(api)
