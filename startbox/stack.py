@@ -23,8 +23,7 @@ from model_host.prepare import EMBEDDED_WHEEL, EMBEDDED_WHEEL_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "compose.yaml"
-CONTEXT = ROOT / "build" / "stack"
-WHEELS = CONTEXT / "wheels"
+WHEELS = ROOT / "stack" / "wheels"  # in the build context, out of git
 PROJECT = "startbox"
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "redis-server", "libnuma1")
 # the tag names the package list, so a changed list builds a new base
