@@ -16,13 +16,20 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from sandbox import IMAGE_REPOSITORY
+
 IMAGE_DIR = Path(__file__).parent / "image"
 RUNNER_PATH = "/opt/startbox/runner.py"
 RUNNER_COMMAND = ["python3", "-I", "-B", RUNNER_PATH]
 RUNNER_LABEL = "startbox.runner-sha"
-BASE_IMAGE = "startbox-sandbox-base:bookworm"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_PACKAGES = ("python3", "python3-numpy", "python3-sympy", "python3-mpmath")
+# tagged by what goes in, so checkouts with different package lists or runners never fight
+# over one tag (each rebuilding "its" image under the other's feet)
+BASE_IMAGE = (
+    f"startbox-sandbox-base:{DEBIAN_SUITE}-"
+    + hashlib.sha256(" ".join(DEBIAN_PACKAGES).encode()).hexdigest()[:8]
+)
 
 Progress = Callable[[str], None]
 
@@ -32,7 +39,18 @@ class ImageError(RuntimeError):
 
 
 def runner_sha() -> str:
-    return hashlib.sha256((IMAGE_DIR / "runner.py").read_bytes()).hexdigest()[:16]
+    """A hash of everything that goes into the image: its directory and the base's packages."""
+    digest = hashlib.sha256(BASE_IMAGE.encode())
+    for path in sorted(
+        p for p in IMAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    ):
+        digest.update(path.relative_to(IMAGE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def default_tag() -> str:
+    """The image tag of this checkout: its content hash, so a changed runner gets a new tag."""
+    return f"{IMAGE_REPOSITORY}:{runner_sha()}"
 
 
 def image_current(client: docker.DockerClient, tag: str) -> bool:

@@ -7,7 +7,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sandbox import IMAGE_REPOSITORY, __version__
+
+def _default_image() -> str:
+    from sandbox.image import default_tag  # docker-py is imported only when a tag is needed
+
+    return default_tag()
 
 
 class SandboxSettings(BaseSettings):
@@ -15,7 +19,7 @@ class SandboxSettings(BaseSettings):
         env_prefix="STARTBOX_SANDBOX_", extra="forbid", populate_by_name=True
     )
 
-    image: str = Field(f"{IMAGE_REPOSITORY}:{__version__}", description="Sandbox image tag.")
+    image: str = Field(default_factory=_default_image, description="Sandbox image tag.")
     pool_size: int = Field(2, ge=0, le=64, description="Containers kept warm ahead of demand.")
     max_sessions: int = Field(16, ge=1, description="Sessions (containers in use) at most at once.")
     acquire_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a free container.")
