@@ -88,6 +88,22 @@ def open_code(transcript: str, profile: ModelProfile) -> str | None:
     return None if f"\n{profile.code_end}" in body else body
 
 
+def unrun_code(transcript: str, profile: ModelProfile) -> str | None:
+    """The transcript cut after a python block that was closed but never run (only whitespace
+    follows its closing fence: a run block is followed by its output fence), else None.
+
+    A model may close a block and stop right there, by EOS, `max_tokens` or the end-of-thinking
+    marker, so the stop string (the fence on a line of its own) never fired."""
+    start = transcript.rfind(profile.code_start)
+    if start < 0:
+        return None
+    closing = f"\n{profile.code_end}"
+    end = transcript.find(closing, start + len(profile.code_start) - 1)
+    if end < 0 or transcript[end + len(closing) :].strip():
+        return None
+    return transcript[: end + len(closing)]
+
+
 def wants_hint(state: AgentState, ctx: RunContext) -> bool:
     """Hint-infer policy: more tool use is wanted and hints are left to spend."""
     options = ctx.options
@@ -200,6 +216,9 @@ def _route_after(
         if open_code(transcript, profile) is not None:
             return "execute", {}
         return "generate", {"transcript": transcript + fence}  # closed a non-python block
+    final_program = options.kind == "code" and not thinking and completion.finish_reason != "length"
+    if not final_program and (closed := unrun_code(transcript, profile)) is not None:
+        return "execute", {"transcript": closed}  # closed, then the call ended another way
     if thinking and profile.think_end and completion.stop_reason == profile.think_end:
         if wants_hint(state, ctx):
             return "hint", {"reason": "thinking_ended"}
@@ -222,9 +241,9 @@ async def execute(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     profile = ctx.profile
     transcript = state["transcript"]
     code = open_code(transcript, profile)
-    if code is None:  # closed by the stop string: the block ends where the transcript ends
+    if code is None:  # closed by the model (see `unrun_code`): the transcript ends at its fence
         start = transcript.rfind(profile.code_start) + len(profile.code_start)
-        code = transcript[start:].rsplit(f"\n{profile.code_end}", 1)[0]
+        code = transcript[start:].removesuffix(profile.code_end).removesuffix("\n")
         closed = transcript
     else:
         closed = transcript + f"\n{profile.code_end}"
