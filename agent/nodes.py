@@ -24,7 +24,6 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent.answer import fallback, last_boxed, last_python_block
 from agent.events import (
     Answer,
     BudgetExhausted,
@@ -33,6 +32,7 @@ from agent.events import (
     Hint,
     ThinkingDelta,
 )
+from agent.kinds import kind_of
 from agent.state import AgentState, Route, RunContext
 from model_host.client import Completion
 from model_host.profiles import ModelProfile
@@ -311,17 +311,16 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     for marker in (profile.think_end, profile.early_stop_text):
         if marker and marker in section:
             section = section.rsplit(marker, 1)[1]
-    extract = last_python_block if ctx.options.kind == "code" else last_boxed
-    answer = extract(section) or extract(transcript)
+    found = kind_of(ctx.options.kind).extract(section, transcript)
     runtime.stream_writer(
         Answer(
             text=section.strip(),
-            answer=answer if answer is not None else fallback(section),
-            extracted=answer is not None,
+            answer=found.answer,
+            extracted=found.marked,
             stop_cause=state["reason"] or "eos",
         )
     )
-    return Command(goto=END, update={"answer": answer if answer is not None else fallback(section)})
+    return Command(goto=END, update={"answer": found.answer})
 
 
 def _add(timings: dict[str, float], key: str, ms: float) -> dict[str, float]:

@@ -21,6 +21,7 @@ from langgraph.errors import GraphRecursionError
 from agent.checkpoints import Checkpoints
 from agent.events import Error, Event, RunFinished, RunStarted, RunStatus, Usage
 from agent.graph import build_graph, recursion_limit
+from agent.kinds import kind_of
 from agent.settings import AgentSettings, RunOptions
 from agent.state import AgentState, RunContext, initial_state
 from agent.store import RunStore, connect
@@ -31,15 +32,6 @@ from model_host.settings import ModelSettings
 from model_host.template import ChatTemplate
 from sandbox.pool import SandboxError, SandboxPool, Session
 from sandbox.settings import SandboxSettings
-
-MATH_INSTRUCTION = (
-    "Please reason step by step, and put your final answer within \\boxed{}. You may write "
-    "Python in ```python blocks; it runs, and its output follows in an ```output block."
-)
-CODE_INSTRUCTION = (
-    "Solve the task in Python. You may test code in ```python blocks; it runs, and its output "
-    "follows in an ```output block. End with the complete solution in one ```python block."
-)
 
 
 class QuestionError(ValueError):
@@ -105,7 +97,7 @@ class Agent:
         await self._stack.aclose()
 
     def prompt(self, question: str, kind: str) -> str:
-        instruction = CODE_INSTRUCTION if kind == "code" else MATH_INSTRUCTION
+        instruction = kind_of(kind).instruction
         return self.template.render([{"role": "user", "content": f"{question}\n\n{instruction}"}])
 
     def check_question(self, question: str) -> str:
