@@ -188,6 +188,8 @@ class Agent:
                 event = emit(finished)
                 if self.store is not None:
                     self.store.finish(run_id, status, state["answer"])
+                    prompt = self.prompt(question, options.kind)
+                    self.store.save_segments(run_id, prompt, state["segments"])
                 if self.checkpoints is not None:
                     self.checkpoints.save(run_id, state)
             yield event

@@ -21,6 +21,7 @@ import aiosqlite
 from pydantic import BaseModel
 
 from agent.events import EVENT_ADAPTER, Event, RunStatus
+from agent.segments import Segment
 
 FLUSH_DELAY = 0.1  # seconds: how long queued rows wait for company
 SCHEMA = """
@@ -40,6 +41,11 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (run_id, seq)
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC);
+CREATE TABLE IF NOT EXISTS run_segments (
+    run_id TEXT PRIMARY KEY,
+    prompt TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 """
 
 
@@ -65,6 +71,13 @@ class RunRecord(BaseModel):
     events: list[Event] = []
 
 
+class Transcript(BaseModel):
+    """A run's rendered prompt and its turn as typed segments (agent.segments)."""
+
+    prompt: str
+    segments: list[Segment]
+
+
 class RunStore:
     def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
         self.path = path
@@ -73,6 +86,7 @@ class RunStore:
         self._runs: list[tuple[str, float, str, str, str]] = []
         self._events: list[tuple[str, int, str]] = []
         self._ends: list[tuple[str, str | None, float, str]] = []
+        self._segments: list[tuple[str, str, str]] = []  # see save_segments
         self._due = asyncio.Event()  # a reader waits: write at once
         self._writer: asyncio.Task[None] | None = None
         self._failure: Exception | None = None  # the writer's last error, raised by flush
@@ -117,7 +131,7 @@ class RunStore:
     async def flush(self) -> None:
         """Write everything queued so far, now; a failed write raises here."""
         self._due.set()
-        if self._runs or self._events or self._ends:
+        if self._runs or self._events or self._ends or self._segments:
             self._start_writer()
         if self._writer is not None:
             await asyncio.shield(self._writer)
@@ -134,10 +148,11 @@ class RunStore:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FLUSH_DELAY):
                 await self._due.wait()
-        while self._runs or self._events or self._ends:
+        while self._runs or self._events or self._ends or self._segments:
             self._due.clear()
             queued = runs, events, ends = self._runs, self._events, self._ends
             self._runs, self._events, self._ends = [], [], []
+            segments, self._segments = self._segments, []
             try:
                 await self.db.executemany(
                     "INSERT INTO runs (id, created_at, question, options, status) "
@@ -150,10 +165,12 @@ class RunStore:
                 await self.db.executemany(
                     "UPDATE runs SET status = ?, answer = ?, finished_at = ? WHERE id = ?", ends
                 )
+                await self._write_segments(segments)
                 await self.db.commit()
             except Exception as exc:  # kept for the next flush, which also reports the error
                 await self.db.rollback()
                 self._runs[:0], self._events[:0], self._ends[:0] = queued
+                self._segments[:0] = segments
                 self._failure = exc
                 return
 
@@ -179,6 +196,28 @@ class RunStore:
         query = "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?"
         async with self.db.execute(query, (limit,)) as cursor:
             return [_record(row) async for row in cursor]
+
+    # Segments: the run's transcript by author, one row per run, written with the other rows.
+
+    def save_segments(self, run_id: str, prompt: str, segments: list[Segment]) -> None:
+        """Queue the run's prompt and segments; a later save for the run replaces them."""
+        self._segments.append((run_id, prompt, json.dumps(segments)))
+        self._start_writer()
+
+    async def _write_segments(self, rows: list[tuple[str, str, str]]) -> None:
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO run_segments (run_id, prompt, body) VALUES (?, ?, ?)", rows
+        )
+
+    async def transcript(self, run_id: str) -> Transcript | None:
+        """The run's prompt and segments, or None for a run that saved none (yet)."""
+        await self.flush()
+        query = "SELECT prompt, body FROM run_segments WHERE run_id = ?"
+        async with self.db.execute(query, (run_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return Transcript(prompt=str(row[0]), segments=json.loads(str(row[1])))
 
 
 def _record(row: aiosqlite.Row | tuple[object, ...]) -> RunRecord:
