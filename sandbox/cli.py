@@ -6,7 +6,7 @@ import asyncio
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,22 +21,29 @@ if TYPE_CHECKING:  # imports stay inside commands so `startbox --help` is fast
 
 
 def _settings(**overrides: object) -> SandboxSettings:
+    """Settings from the environment, with the flags that were given on top."""
     from sandbox.settings import SandboxSettings
 
-    return SandboxSettings(**{k: v for k, v in overrides.items() if v is not None})
+    return SandboxSettings.model_validate({k: v for k, v in overrides.items() if v is not None})
 
 
 @app.command("exec")
 def exec_(
-    source: str = typer.Argument(None, help="A file with the code, or - for stdin."),
-    code: str = typer.Option(None, "--code", "-c", help="The code itself."),
-    timeout: float = typer.Option(
-        None, help="Wall-clock seconds. [env: STARTBOX_SANDBOX_TIMEOUT, default 10]"
-    ),
-    memory: str = typer.Option(
-        None, help="Memory limit, e.g. 256m. [env: STARTBOX_SANDBOX_MEMORY, default 512m]"
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+    source: Annotated[
+        str | None, typer.Argument(help="A file with the code, or - for stdin.")
+    ] = None,
+    code: Annotated[str | None, typer.Option("--code", "-c", help="The code itself.")] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Wall-clock seconds. [env: STARTBOX_SANDBOX_TIMEOUT, default 10]"),
+    ] = None,
+    memory: Annotated[
+        str | None,
+        typer.Option(help="Memory limit, e.g. 256m. [env: STARTBOX_SANDBOX_MEMORY, default 512m]"),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON object.")
+    ] = False,
 ) -> None:
     """Run code in a fresh sandbox and print the result.
 
@@ -45,17 +52,17 @@ def exec_(
     from sandbox.pool import SandboxPool
     from sandbox.render import render_result
 
-    if (code is None) == (source is None):
-        raise typer.BadParameter("give the code with -c CODE, or a FILE, or - for stdin")
-    if code is not None:
+    if code is not None and source is None:
         payload: str | bytes = code
-    elif source == "-":
+    elif source == "-" and code is None:
         payload = sys.stdin.buffer.read()
-    else:
+    elif source is not None and code is None:
         path = Path(source)
         if not path.is_file():
             raise typer.BadParameter(f"{source} is not a file")
         payload = path.read_bytes()
+    else:
+        raise typer.BadParameter("give the code with -c CODE, or a FILE, or - for stdin")
 
     async def main() -> ExecResult:
         async with (
@@ -74,16 +81,18 @@ def exec_(
 
 @app.command("build-image")
 def build_image(
-    force: bool = typer.Option(False, help="Rebuild even if the image is current."),
-    dockerfile: bool = typer.Option(
-        False,
-        "--dockerfile",
-        help="Build from sandbox/image/Dockerfile on a registry base image (pip installs the "
-        "libraries) instead of offline with debootstrap.",
-    ),
-    base_image: str = typer.Option(
-        "python:3.12-slim", help="The registry base image for --dockerfile."
-    ),
+    force: Annotated[bool, typer.Option(help="Rebuild even if the image is current.")] = False,
+    dockerfile: Annotated[
+        bool,
+        typer.Option(
+            "--dockerfile",
+            help="Build from sandbox/image/Dockerfile on a registry base image (pip installs "
+            "the libraries) instead of offline with debootstrap.",
+        ),
+    ] = False,
+    base_image: Annotated[
+        str, typer.Option(help="The registry base image for --dockerfile.")
+    ] = "python:3.12-slim",
 ) -> None:
     """Build the sandbox image (offline by default; about a minute the first time).
 
@@ -124,8 +133,12 @@ def demo() -> None:
 
 @app.command()
 def bench(
-    calls: int = typer.Option(2000, help="Trivial calls for the round-trip percentiles."),
-    out: Path = typer.Option(None, help="Also write the results as JSON to this file."),
+    calls: Annotated[
+        int, typer.Option(help="Trivial calls for the round-trip percentiles.")
+    ] = 2000,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the results as JSON to this file.")
+    ] = None,
 ) -> None:
     """Measure the sandbox against docker-run-per-call and a bare local python -c.
 

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from types import TracebackType
 
 import docker
@@ -55,8 +55,9 @@ class SandboxPool:
 
     async def __aenter__(self) -> SandboxPool:
         try:
-            self._client = await asyncio.to_thread(docker.from_env, timeout=60)
-            await asyncio.to_thread(self._client.ping)
+            client = await asyncio.to_thread(docker.from_env, timeout=60)
+            await asyncio.to_thread(client.ping)
+            self._client = client
         except docker.errors.DockerException as exc:
             raise SandboxError(
                 f"no Docker engine answers ({exc}); start one (`sudo dockerd &` or "
@@ -181,8 +182,8 @@ class SandboxPool:
             self._ready.put_nowait(container)
             self._started.set()
 
-    def _track(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _track(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 

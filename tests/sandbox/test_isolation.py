@@ -13,11 +13,14 @@ from sandbox.pool import SandboxPool, Session
 from sandbox.result import Status
 
 
-async def probe(session: Session, code: str) -> object:
+async def probe(session: Session, code: str) -> dict[str, object]:
+    """What `code` found, sent back as a JSON object in the repr of its last expression."""
     result = await session.run(code)
     assert result.status is Status.ok, result.error
     assert result.value is not None
-    return json.loads(ast.literal_eval(result.value))
+    seen = json.loads(ast.literal_eval(result.value))
+    assert isinstance(seen, dict), seen
+    return seen
 
 
 async def test_only_loopback_and_no_route(session: Session) -> None:
@@ -99,6 +102,7 @@ async def test_host_files_and_environment_are_not_visible(
     )
     seen = await probe(session, code)
     assert seen["canary"] is False and seen["docker_sock"] is False
+    assert isinstance(seen["env"], list)
     assert set(seen["env"]) <= {"HOME", "HOSTNAME", "LANG", "PATH", "TMPDIR"}
 
 

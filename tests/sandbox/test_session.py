@@ -83,7 +83,7 @@ async def test_null_byte_is_an_error_not_a_crash(session: Session) -> None:
 
 
 async def test_bad_input_is_rejected_with_a_reason(session: Session) -> None:
-    cases = {
+    cases: dict[str | bytes, str] = {
         "": "empty",
         "   \n\t": "empty",
         b"\xff\xfe print(1)": "UTF-8",
