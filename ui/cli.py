@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -31,22 +32,28 @@ def streamlit_command(host: str, port: int) -> list[str]:
 
 
 def run_ui(
-    api_url: str = typer.Option(
-        None,
-        envvar="STARTBOX_UI_API_URL",
-        help="`startbox api` base URL (default http://127.0.0.1:8000).",
-    ),
-    api_key: str = typer.Option(
-        None, envvar="STARTBOX_UI_API_KEY", help="One of the API's STARTBOX_API_KEYS."
-    ),
-    host: str = typer.Option(
-        None,
-        envvar="STARTBOX_UI_HOST",
-        help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container).",
-    ),
-    port: int = typer.Option(
-        None, envvar="STARTBOX_UI_PORT", help="Port to listen on (default 8501)."
-    ),
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STARTBOX_UI_API_URL",
+            help="`startbox api` base URL (default http://127.0.0.1:8000).",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="STARTBOX_UI_API_KEY", help="One of the API's STARTBOX_API_KEYS."),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STARTBOX_UI_HOST",
+            help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in a container).",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(envvar="STARTBOX_UI_PORT", help="Port to listen on (default 8501)."),
+    ] = None,
 ) -> None:
     """Serve the chat UI: ask questions, watch the trace live, reopen past runs.
 
@@ -61,7 +68,7 @@ def run_ui(
 
     overrides = {"api_url": api_url, "api_key": api_key, "host": host, "port": port}
     try:
-        settings = UiSettings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = UiSettings.model_validate({k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from None
     with ApiClient(settings.api_url, settings.api_key, timeout=3) as api:
