@@ -240,11 +240,12 @@ def render(console: Console, report: BenchReport) -> None:
     for column in ("prefix caching", "runs", "prompt tokens", "TTFT median s", "TTFT min s",
                    "cached tokens/run"):  # fmt: skip
         table.add_column(column, justify="right")
-    for row in report.continuation:
-        cached = "n/a" if row.cached_tokens_per_run is None else f"{row.cached_tokens_per_run:.0f}"
+    for step in report.continuation:
+        tokens = step.cached_tokens_per_run
+        cached = "n/a" if tokens is None else f"{tokens:.0f}"
         table.add_row(
-            "on" if row.prefix_caching else "off", str(row.runs), str(row.prompt_tokens),
-            f"{row.ttft_median_s:.3f}", f"{row.ttft_min_s:.3f}", cached,
+            "on" if step.prefix_caching else "off", str(step.runs), str(step.prompt_tokens),
+            f"{step.ttft_median_s:.3f}", f"{step.ttft_min_s:.3f}", cached,
         )  # fmt: skip
     console.print(table)
 

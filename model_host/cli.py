@@ -6,7 +6,7 @@ import asyncio
 import signal
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,9 +26,10 @@ MODEL_HELP = (
 
 
 def _settings(**overrides: object) -> ModelSettings:
+    """Settings from the environment, with the flags that were given on top."""
     from model_host.settings import ModelSettings
 
-    return ModelSettings(**{k: v for k, v in overrides.items() if v is not None})
+    return ModelSettings.model_validate({k: v for k, v in overrides.items() if v is not None})
 
 
 def _fail(message: object, code: int = 1) -> typer.Exit:
@@ -38,12 +39,14 @@ def _fail(message: object, code: int = 1) -> typer.Exit:
 
 @app.command()
 def prepare(
-    model: str = typer.Option(None, help=MODEL_HELP),
-    force: bool = typer.Option(
-        False,
-        envvar="STARTBOX_MODEL_PREPARE_FORCE",
-        help="Convert again even if the cached copy is current.",
-    ),
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            envvar="STARTBOX_MODEL_PREPARE_FORCE",
+            help="Convert again even if the cached copy is current.",
+        ),
+    ] = False,
 ) -> None:
     """Make the model servable offline and print its directory (idempotent, cached).
 
@@ -73,48 +76,76 @@ def prepare(
 
 @app.command()
 def serve(
-    model: str = typer.Option(None, help=MODEL_HELP),
-    served_name: str = typer.Option(
-        None, help="Name clients send as `model`. [env: STARTBOX_MODEL_SERVED_NAME]"
-    ),
-    port: int = typer.Option(None, help="Port. [env: STARTBOX_MODEL_PORT, default 8010]"),
-    host: str = typer.Option(None, help="Interface. [env: STARTBOX_MODEL_HOST, default 127.0.0.1]"),
-    device: str = typer.Option(None, help="auto | gpu | cpu. [env: STARTBOX_MODEL_DEVICE]"),
-    max_model_len: int = typer.Option(
-        None, help="Context length. [env: STARTBOX_MODEL_MAX_MODEL_LEN, default: the model's]"
-    ),
-    profile: str = typer.Option(
-        None, help="qwen3 | qwq | deepseek-r1 | chatml. [env: STARTBOX_MODEL_PROFILE, detected]"
-    ),
-    reasoning_parser: bool = typer.Option(
-        None,
-        "--reasoning-parser/--no-reasoning-parser",
-        help="Use the family's vLLM reasoning parser. [env: STARTBOX_MODEL_REASONING_PARSER]",
-    ),
-    prefix_caching: bool = typer.Option(
-        None,
-        "--prefix-caching/--no-prefix-caching",
-        help="Reuse KV cache across shared prefixes. [env: STARTBOX_MODEL_PREFIX_CACHING, on]",
-    ),
-    gpu_memory_utilization: float = typer.Option(
-        None, help="GPU memory share. [env: STARTBOX_MODEL_GPU_MEMORY_UTILIZATION, default 0.9]"
-    ),
-    dtype: str = typer.Option(
-        None,
-        help="Weights dtype for vLLM; auto = the model's, float32 on CPUs without bf16. "
-        "[env: STARTBOX_MODEL_DTYPE]",
-    ),
-    startup_timeout: float = typer.Option(
-        None, help="Seconds to wait for health. [env: STARTBOX_MODEL_STARTUP_TIMEOUT, 900]"
-    ),
-    base_url: str = typer.Option(
-        None,
-        help="Use this running OpenAI-compatible server instead of starting vLLM: only checks "
-        "it answers. [env: STARTBOX_MODEL_BASE_URL]",
-    ),
-    dry_run: bool = typer.Option(
-        False, envvar="STARTBOX_MODEL_DRY_RUN", help="Print the exact vLLM command and exit."
-    ),
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    served_name: Annotated[
+        str | None,
+        typer.Option(help="Name clients send as `model`. [env: STARTBOX_MODEL_SERVED_NAME]"),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port. [env: STARTBOX_MODEL_PORT, default 8010]")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface. [env: STARTBOX_MODEL_HOST, default 127.0.0.1]")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="auto | gpu | cpu. [env: STARTBOX_MODEL_DEVICE]")
+    ] = None,
+    max_model_len: Annotated[
+        int | None,
+        typer.Option(
+            help="Context length. [env: STARTBOX_MODEL_MAX_MODEL_LEN, default: the model's]"
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="qwen3 | qwq | deepseek-r1 | chatml. [env: STARTBOX_MODEL_PROFILE, detected]"
+        ),
+    ] = None,
+    reasoning_parser: Annotated[
+        bool | None,
+        typer.Option(
+            "--reasoning-parser/--no-reasoning-parser",
+            help="Use the family's vLLM reasoning parser. [env: STARTBOX_MODEL_REASONING_PARSER]",
+        ),
+    ] = None,
+    prefix_caching: Annotated[
+        bool | None,
+        typer.Option(
+            "--prefix-caching/--no-prefix-caching",
+            help="Reuse KV cache across shared prefixes. [env: STARTBOX_MODEL_PREFIX_CACHING, on]",
+        ),
+    ] = None,
+    gpu_memory_utilization: Annotated[
+        float | None,
+        typer.Option(
+            help="GPU memory share. [env: STARTBOX_MODEL_GPU_MEMORY_UTILIZATION, default 0.9]"
+        ),
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            help="Weights dtype for vLLM; auto = the model's, float32 on CPUs without bf16. "
+            "[env: STARTBOX_MODEL_DTYPE]"
+        ),
+    ] = None,
+    startup_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds to wait for health. [env: STARTBOX_MODEL_STARTUP_TIMEOUT, 900]"),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Use this running OpenAI-compatible server instead of starting vLLM: only checks "
+            "it answers. [env: STARTBOX_MODEL_BASE_URL]"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            envvar="STARTBOX_MODEL_DRY_RUN", help="Print the exact vLLM command and exit."
+        ),
+    ] = False,
 ) -> None:
     """Run vLLM's OpenAI-compatible server until Ctrl-C / SIGTERM.
 
@@ -236,7 +267,9 @@ async def _check_remote(settings: ModelSettings) -> None:
 
 @app.command()
 def stop(
-    port: int = typer.Option(None, help="Port. [env: STARTBOX_MODEL_PORT, default 8010]"),
+    port: Annotated[
+        int | None, typer.Option(help="Port. [env: STARTBOX_MODEL_PORT, default 8010]")
+    ] = None,
 ) -> None:
     """Stop the vLLM that startbox left running in the background on a port.
 
@@ -254,30 +287,46 @@ def stop(
 
 @app.command()
 def bench(
-    base_url: str = typer.Option(
-        None,
-        help="Server to measure. [env: STARTBOX_MODEL_BASE_URL, default: the embedded vLLM, "
-        "started if needed]",
-    ),
-    model: str = typer.Option(None, help=MODEL_HELP + " Its chat template renders prompts."),
-    served_name: str = typer.Option(
-        None, help="Name the server knows the model by. [env: STARTBOX_MODEL_SERVED_NAME]"
-    ),
-    concurrency: str = typer.Option(
-        "1,4,16", envvar="STARTBOX_MODEL_BENCH_CONCURRENCY", help="Concurrency levels, a,b,c."
-    ),
-    max_tokens: int = typer.Option(
-        64, envvar="STARTBOX_MODEL_BENCH_MAX_TOKENS", help="Generated tokens per request."
-    ),
-    repeats: int = typer.Option(
-        5, envvar="STARTBOX_MODEL_BENCH_REPEATS", help="Continuations timed per cache setting."
-    ),
-    out: Path = typer.Option(
-        None, envvar="STARTBOX_MODEL_BENCH_OUT", help="Also write the results as JSON here."
-    ),
-    markdown: bool = typer.Option(
-        False, envvar="STARTBOX_MODEL_BENCH_MARKDOWN", help="Also print Markdown tables."
-    ),
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Server to measure. [env: STARTBOX_MODEL_BASE_URL, default: the embedded vLLM, "
+            "started if needed]"
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help=MODEL_HELP + " Its chat template renders prompts.")
+    ] = None,
+    served_name: Annotated[
+        str | None,
+        typer.Option(help="Name the server knows the model by. [env: STARTBOX_MODEL_SERVED_NAME]"),
+    ] = None,
+    concurrency: Annotated[
+        str,
+        typer.Option(envvar="STARTBOX_MODEL_BENCH_CONCURRENCY", help="Concurrency levels, a,b,c."),
+    ] = "1,4,16",
+    max_tokens: Annotated[
+        int,
+        typer.Option(
+            envvar="STARTBOX_MODEL_BENCH_MAX_TOKENS", help="Generated tokens per request."
+        ),
+    ] = 64,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            envvar="STARTBOX_MODEL_BENCH_REPEATS", help="Continuations timed per cache setting."
+        ),
+    ] = 5,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="STARTBOX_MODEL_BENCH_OUT", help="Also write the results as JSON here."
+        ),
+    ] = None,
+    markdown: Annotated[
+        bool,
+        typer.Option(envvar="STARTBOX_MODEL_BENCH_MARKDOWN", help="Also print Markdown tables."),
+    ] = False,
 ) -> None:
     """Tokens/s at several concurrencies and TTFT after a tool output, vs the openai client.
 

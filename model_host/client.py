@@ -167,7 +167,7 @@ class CompletionClient:
         response = await self._send("POST", "/v1/completions", body)
         scanner = _StopScanner(stop)
         finish_reason: str | None = None
-        server_stop: Any = None
+        server_stop: object = None  # the server's own stop field: a string, a token id, absent
         usage: dict[str, int] | None = None
         chunks = 0
         first_token_s: float | None = None
@@ -201,11 +201,11 @@ class CompletionClient:
         rest = scanner.flush()
         if rest:
             yield Delta(text=rest)
+        stop_reason: str | None = None
         if scanner.fired is not None:
             finish_reason, stop_reason = "stop", scanner.fired
-        else:
-            named = isinstance(server_stop, str) and server_stop in stop
-            stop_reason = server_stop if named else None
+        elif isinstance(server_stop, str) and server_stop in stop:
+            stop_reason = server_stop
         if usage is not None and scanner.fired is None:
             prompt_tokens = int(usage.get("prompt_tokens", 0))
             completion_tokens = int(usage.get("completion_tokens", 0))
@@ -360,7 +360,7 @@ class _StopScanner:
         return out
 
 
-def _first_present(choice: dict[str, Any], *keys: str) -> Any:
+def _first_present(choice: dict[str, Any], *keys: str) -> object:
     for key in keys:
         if choice.get(key) is not None:
             return choice[key]
