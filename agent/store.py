@@ -7,8 +7,8 @@ read first writes what is queued, so readers see all of it; a crash of the proce
 most the last `FLUSH_DELAY` of events. No transaction stays open between flushes, so other
 writers of the file never wait on one.
 
-Each run records its owner (host + pid + process start time, as sandbox containers do). A
-process that opens the store ends the runs left `running` by owners that are gone as
+Each run records its process (host + pid + process start time, as sandbox containers do). A
+process that opens the store ends the runs left `running` by processes that are gone as
 `interrupted`, with an error event and a final event, so every reader (SSE replay, cancel)
 sees an end; runs of a live process, or of another host, are left alone.
 
