@@ -15,7 +15,7 @@ from sandbox.cli import app as sandbox_app
 from startbox.stack_cli import app as stack_app
 from ui.cli import run_ui
 from workflows.cli import app as batch_app
-from workflows.cli import redis, worker
+from workflows.cli import grade, redis, worker
 
 app = typer.Typer(
     name="startbox",
@@ -34,3 +34,4 @@ app.command()(api)
 app.command("ui")(run_ui)
 app.command()(worker)
 app.command()(redis)
+app.command()(grade)
