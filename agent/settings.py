@@ -44,6 +44,12 @@ class AgentSettings(BaseSettings, RunOptions):
     context_margin: int = Field(64, ge=0, description="Tokens kept free below the window.")
     max_question_chars: int = Field(32_000, ge=1, description="Longest question accepted.")
     persist: bool = Field(True, description="Keep runs in the SQLite store.")
+    kernel_ttl: float = Field(
+        1200.0, gt=0, description="Seconds a thread's idle kernel lives; then replayed on use."
+    )
+    max_kernels: int = Field(
+        4, ge=1, description="Open thread kernels per tenant; the least recently used goes."
+    )
     store_path: Path | None = Field(None, description="SQLite file; default STARTBOX_HOME/runs.db.")
     home: Path = Field(
         Path.home() / ".cache" / "startbox",
