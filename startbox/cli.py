@@ -23,7 +23,7 @@ from startbox.errors import one_line
 from startbox.stack_cli import app as stack_app
 from ui.cli import run_ui
 from workflows.cli import app as batch_app
-from workflows.cli import redis, worker
+from workflows.cli import grade, redis, worker
 
 
 class Startbox(typer.Typer):
@@ -72,3 +72,4 @@ app.command()(api)
 app.command("ui")(run_ui)
 app.command()(worker)
 app.command()(redis)
+app.command()(grade)
