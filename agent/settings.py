@@ -25,6 +25,11 @@ class RunOptions(BaseModel):
         le=1,
         description="Chance to insert a hint where the model writes Wait/Alternatively.",
     )
+    hint_at_start: bool = Field(
+        False,
+        description="Open the turn with a hint (Hint-RFT collection from models whose "
+        "thinking rarely ends within the budget).",
+    )
     seed: int | None = Field(None, description="Makes hint choice and sampling reproducible.")
     kind: ProblemKind = Field("math", description="math: \\boxed{} answer; code: final program.")
     timeout: float = Field(600.0, gt=0, description="Wall-clock seconds for the whole run.")
