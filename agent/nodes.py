@@ -25,7 +25,6 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from agent import segments as seg
-from agent.answer import fallback, last_boxed, last_python_block
 from agent.events import (
     Answer,
     BudgetExhausted,
@@ -34,6 +33,7 @@ from agent.events import (
     Hint,
     ThinkingDelta,
 )
+from agent.kinds import kind_of
 from agent.state import AgentState, Route, RunContext
 from model_host.client import Completion
 from model_host.profiles import ModelProfile
@@ -87,6 +87,22 @@ def open_code(transcript: str, profile: ModelProfile) -> str | None:
         return None
     body = transcript[start + len(profile.code_start) :]
     return None if f"\n{profile.code_end}" in body else body
+
+
+def unrun_code(transcript: str, profile: ModelProfile) -> str | None:
+    """The transcript cut after a python block that was closed but never run (only whitespace
+    follows its closing fence: a run block is followed by its output fence), else None.
+
+    A model may close a block and stop right there, by EOS, `max_tokens` or the end-of-thinking
+    marker, so the stop string (the fence on a line of its own) never fired."""
+    start = transcript.rfind(profile.code_start)
+    if start < 0:
+        return None
+    closing = f"\n{profile.code_end}"
+    end = transcript.find(closing, start + len(profile.code_start) - 1)
+    if end < 0 or transcript[end + len(closing) :].strip():
+        return None
+    return transcript[: end + len(closing)]
 
 
 def wants_hint(state: AgentState, ctx: RunContext) -> bool:
@@ -215,6 +231,9 @@ def _route_after(
         if open_code(transcript, profile) is not None:
             return "execute", {}
         return "generate", {"transcript": transcript + fence}  # closed a non-python block
+    final_program = options.kind == "code" and not thinking and completion.finish_reason != "length"
+    if not final_program and (closed := unrun_code(transcript, profile)) is not None:
+        return "execute", {"transcript": closed}  # closed, then the call ended another way
     if thinking and profile.think_end and completion.stop_reason == profile.think_end:
         if wants_hint(state, ctx):
             return "hint", {"reason": "thinking_ended"}
@@ -237,9 +256,9 @@ async def execute(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     profile = ctx.profile
     transcript = state["transcript"]
     code = open_code(transcript, profile)
-    if code is None:  # closed by the stop string: the block ends where the transcript ends
+    if code is None:  # closed by the model (see `unrun_code`): the transcript ends at its fence
         start = transcript.rfind(profile.code_start) + len(profile.code_start)
-        code = transcript[start:].rsplit(f"\n{profile.code_end}", 1)[0]
+        code = transcript[start:].removesuffix(profile.code_end).removesuffix("\n")
         closed = transcript
     else:
         closed = transcript + f"\n{profile.code_end}"
@@ -328,17 +347,16 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     for marker in (profile.think_end, profile.early_stop_text):
         if marker and marker in section:
             section = section.rsplit(marker, 1)[1]
-    extract = last_python_block if ctx.options.kind == "code" else last_boxed
-    answer = extract(section) or extract(transcript)
+    found = kind_of(ctx.options.kind).extract(section, transcript)
     runtime.stream_writer(
         Answer(
             text=section.strip(),
-            answer=answer if answer is not None else fallback(section),
-            extracted=answer is not None,
+            answer=found.answer,
+            extracted=found.marked,
             stop_cause=state["reason"] or "eos",
         )
     )
-    return Command(goto=END, update={"answer": answer if answer is not None else fallback(section)})
+    return Command(goto=END, update={"answer": found.answer})
 
 
 def _add(timings: dict[str, float], key: str, ms: float) -> dict[str, float]:
