@@ -24,6 +24,7 @@ from startbox.stack_cli import app as stack_app
 from ui.cli import run_ui
 from workflows.cli import app as batch_app
 from workflows.cli import grade, redis, worker
+from workflows.rft.cli import app as rft_app
 
 
 class Startbox(typer.Typer):
@@ -66,6 +67,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(agent_app, name="agent")
 app.add_typer(batch_app, name="batch")
 app.add_typer(stack_app, name="stack")
+app.add_typer(rft_app, name="rft")
 app.command()(solve)
 app.command()(demo)
 app.command()(api)
