@@ -1,7 +1,7 @@
 """The startbox chat page, run by `startbox ui` (`streamlit run ui/app.py`).
 
 The run on screen lives in the URL (`?run=<id>`), so a reload or a shared link reopens it;
-`?q=<question>` asks a question on load (the link then becomes `?run=<id>`).
+`?q=<question>` offers a question to ask (once confirmed the link becomes `?run=<id>`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import streamlit as st
 
 from ui import render
 from ui.client import ApiClient, ApiError
+from ui.markdown import escape
 from ui.settings import UiSettings
-from ui.view import STATUS_ICONS, TraceView, math_markdown, run_label
+from ui.view import STATUS_ICONS, TraceView, run_label
 
 REDRAW_EVERY = 0.25  # seconds between redraws while only tokens arrive
 
@@ -51,7 +52,7 @@ def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
         runs = []  # the model list above already said why
     for past in runs:
         icon = STATUS_ICONS.get(past.get("status", ""))
-        if bar.button(run_label(past), key=f"run-{past['id']}", type="tertiary", icon=icon):
+        if bar.button(escape(run_label(past)), key=f"run-{past['id']}", type="tertiary", icon=icon):
             st.query_params.clear()
             st.query_params["run"] = past["id"]
             st.rerun()
@@ -68,7 +69,7 @@ def follow(api: ApiClient, run_id: str, settings: UiSettings) -> None:
         st.error(f"Cannot open run {run_id}: {exc}")
         return
     with st.chat_message("user"):
-        st.markdown(math_markdown(view.question))
+        st.text(view.question)
     cancel = st.empty()
     with st.chat_message("assistant"):
         body = st.empty()
@@ -95,6 +96,21 @@ def follow(api: ApiClient, run_id: str, settings: UiSettings) -> None:
     st.rerun()  # the finished run now reads as such everywhere, the past runs list included
 
 
+def confirm(shared: str) -> str:
+    """A `?q=` link's question, asked only once the viewer says so: any page could link or
+    frame this one, and an unasked run would spend the UI's key."""
+    with st.chat_message("user"):
+        st.text(shared)
+    st.info("A link brought this question. Ask it?", icon=":material/link:")
+    ask, dismiss = st.columns([1, 8])
+    if ask.button("Ask it", type="primary", key="ask-shared"):
+        return shared
+    if dismiss.button("Dismiss", key="dismiss-shared"):
+        st.query_params.clear()
+        st.rerun()
+    st.stop()
+
+
 def main() -> None:
     st.set_page_config(page_title="startbox", page_icon=":material/psychology:", layout="wide")
     settings = UiSettings()
@@ -102,10 +118,12 @@ def main() -> None:
         options = sidebar(api, settings)
         question = st.chat_input("Ask a question; the model may run Python to answer it")
         shared = st.query_params.get("q")
-        if question or shared:
+        if question is None and shared is not None:
+            question = confirm(shared)
+        if question:
             st.query_params.clear()
             try:
-                st.query_params["run"] = api.start_run(question or shared, **options)
+                st.query_params["run"] = api.start_run(question, **options)
             except ApiError as exc:
                 st.error(f"Cannot start the run: {exc}")
                 st.stop()

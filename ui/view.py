@@ -1,14 +1,13 @@
 """The page's model: trace events (JSON objects from the API) folded into what the page shows.
 
 It imports no Streamlit, so every rule of the page (merging deltas, pairing code with its
-output, the budget meter, why a run failed, LaTeX for the answer) is unit-testable;
+output, the budget meter, why a run failed) is unit-testable;
 `ui/render.py` only draws a `TraceView`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -324,43 +323,3 @@ def run_label(run: dict[str, Any], width: int = 42) -> str:
     if len(question) > width:
         question = question[: width - 1] + "…"
     return f"{when} · {question}"
-
-
-BOXED = "\\boxed{"
-MATH_TOKEN = re.compile(r"\$\$|\$|\\boxed\{")
-
-
-def math_markdown(text: str) -> str:
-    """Model LaTeX as Streamlit markdown (KaTeX): \\( \\) and \\[ \\] become $ and $$, and a
-    \\boxed{...} outside math gets $ around it, so it renders instead of showing as source."""
-    text = text.replace("\\[", "$$").replace("\\]", "$$").replace("\\(", "$").replace("\\)", "$")
-    out: list[str] = []
-    position, math = 0, ""
-    for match in MATH_TOKEN.finditer(text):
-        if match.start() < position:
-            continue  # inside a \boxed{} already copied
-        token = match.group()
-        if token != BOXED:
-            math = "" if math == token else (math or token)
-            continue
-        if math:
-            continue
-        end = _closing_brace(text, match.end())
-        if end is None:
-            break
-        out.append(text[position : match.start()] + "$" + text[match.start() : end + 1] + "$")
-        position = end + 1
-    out.append(text[position:])
-    return "".join(out)
-
-
-def _closing_brace(text: str, start: int) -> int | None:
-    depth = 1
-    for index in range(start, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return None

@@ -20,6 +20,7 @@ import pytest
 
 from model_host.scripted import Reply, ScriptedServer
 from tests.ports import free_port, scripted_api_env
+from tests.ui.browser import chromium_path
 
 KEY = "ui-test-key"
 STARTBOX = str(Path(sys.executable).with_name("startbox"))
@@ -55,7 +56,7 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, seconds: fl
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"{process.args} exited {process.returncode}:\n{log.read_text()[-4000:]}")
+            pytest.fail(f"{process.args!r} exited {process.returncode}:\n{log.read_text()[-4000:]}")
         try:
             if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
                 return
@@ -108,6 +109,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield Stack(url, scripted)
         finally:
             stop(process)
+
+
+@pytest.fixture(scope="session")
+def ui_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`startbox ui` as a user starts it, against the test's API (for the browser tests)."""
+    if chromium_path() is None:
+        pytest.fail("no chromium: run scripts/setup-system.sh (or apt-get install chromium)")
+    port, log = free_port(), tmp_path_factory.mktemp("ui") / "ui.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [STARTBOX, "ui", "--api-url", stack.api_url, "--api-key", KEY, "--port", str(port)],
+            stdout=out, stderr=out,
+        )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", process, log, 60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def test_asking_a_question_shows_the_whole_trace(ui_env: Stack) -> None:
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["tool calls"] == "1" and metrics["model calls"] == "3"
     assert "timings:" in texts(app)
-    assert [p.value for p in app.get("progress")]  # the budget meters
+    assert app.get("progress")  # the budget meters
     with ui_env.client() as client:
         record = client.get(f"/v1/runs/{run_id}").json()
     assert record["options"]["max_tool_calls"] == 3 and record["status"] == "ok"
@@ -69,16 +69,23 @@ def test_a_past_run_reopens_from_the_sidebar_and_the_link(ui_env: Stack) -> None
     assert "Reopen me" in texts(linked) and "42" in [c.value for c in linked.code]
 
 
-def test_a_shared_link_asks_its_question(ui_env: Stack) -> None:
+def test_a_shared_link_asks_its_question_once_confirmed(ui_env: Stack) -> None:
     ui_env.load(*CODE_RUN)
+    with ui_env.client() as client:
+        before = len(client.get("/v1/runs").json()["runs"])
     app = page(q="Asked by link: 6 * 7?")
+    assert "run" not in app.query_params and "A link brought this question" in texts(app)
+    with ui_env.client() as client:
+        assert len(client.get("/v1/runs").json()["runs"]) == before  # nothing spent unasked
+    app.button(key="ask-shared").click().run()
     assert "q" not in app.query_params and app.query_params["run"]
     assert "Asked by link" in texts(app) and latex(app) == ["\\boxed{42}"]
 
 
 def test_a_failed_run_says_why(ui_env: Stack) -> None:
     ui_env.scripted.replies = [Reply(status=500)]  # the model host fails; retries are off
-    app = page(q="This run fails")
+    app = page()
+    app.chat_input[0].set_value("This run fails").run()
     assert not app.exception
     errors = "\n".join(e.value for e in app.error)
     assert "The run failed" in errors and "500" in errors, errors

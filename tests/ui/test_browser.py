@@ -5,16 +5,11 @@ The screenshots land in artifacts/ui/ (ignored by git) for a person to look at.
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from tests.ui.browser import ARTIFACTS, CHAT_INPUT, Browser
+from tests.ui.conftest import Stack
 
-from tests.ui.browser import Browser, chromium_path
-from tests.ui.conftest import KEY, STARTBOX, Stack, free_port, stop, wait_http
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 SHOWCASE = [  # with one hint round: code with stdout and stderr, a hint, code that fails, answer
     "<think>\nLet me check 6 times 7 in Python.\n```python\nimport sys\nx = 6 * 7\nprint(x)\n"
     "print('checked in the sandbox', file=sys.stderr)\n```\n",
@@ -23,32 +18,12 @@ SHOWCASE = [  # with one hint round: code with stdout and stderr, a hint, code t
     "Dividing by zero fails, as it should; the product stands at 42.</think>",
     "\n\nThe product is $6 \\times 7 = \\boxed{42}$.",
 ]
-CHAT_INPUT = 'textarea[data-testid="stChatInputTextArea"]'
-
-
-@pytest.fixture(scope="module")
-def ui_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`startbox ui` as a user starts it, against the test's API."""
-    if chromium_path() is None:
-        pytest.fail("no chromium: run scripts/setup-system.sh (or apt-get install chromium)")
-    port, log = free_port(), tmp_path_factory.mktemp("ui") / "ui.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [STARTBOX, "ui", "--api-url", stack.api_url, "--api-key", KEY, "--port", str(port)],
-            stdout=out, stderr=out,
-        )  # fmt: skip
-    try:
-        wait_http(f"http://127.0.0.1:{port}/_stcore/health", process, log, 60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
 
 
 def test_a_question_typed_in_the_browser_shows_its_trace(
     stack: Stack, ui_url: str, tmp_path: Path
 ) -> None:
     stack.load(*SHOWCASE)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with Browser(tmp_path / "profile", height=2400) as browser:
         browser.goto(ui_url)
         browser.wait_settled(60)
@@ -75,7 +50,6 @@ def test_a_run_link_reopens_the_trace(stack: Stack, ui_url: str, tmp_path: Path)
     with stack.client() as client:
         run_id = client.post("/v1/runs", json={"question": "Linked run: 6 * 7?"}).json()["id"]
         assert "run_finished" in client.get(f"/v1/runs/{run_id}/events", timeout=60).text
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with Browser(tmp_path / "profile") as browser:
         browser.goto(f"{ui_url}/?run={run_id}")
         browser.wait_for_text("Linked run: 6 * 7?", 60)
@@ -94,7 +68,6 @@ def test_the_trace_streams_live_and_the_stop_button_cancels(
         "Done waiting.</think>",
         "\n\n\\boxed{1}",
     )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with Browser(tmp_path / "profile") as browser:
         browser.goto(ui_url)
         browser.wait_settled(60)
@@ -108,11 +81,7 @@ def test_the_trace_streams_live_and_the_stop_button_cancels(
         stack.load("<think>\nThis takes long.\n```python\nimport time\ntime.sleep(30)\n```\n")
         browser.type_into(CHAT_INPUT, "Take your time.")
         browser.wait_for_text("This takes long.", 60)
-        browser.wait_for_text("Stop this run", 30)
-        browser.evaluate(
-            "[...document.querySelectorAll('button')]"
-            ".find(b => b.innerText.includes('Stop this run')).click()"
-        )
+        browser.click("Stop this run")
         browser.wait_for_text("The run was cancelled", 30)
         assert "the run ended before this cell did" in browser.text()
         browser.wait_settled(30)

@@ -19,7 +19,7 @@ from agent.events import (
     ThinkingDelta,
     Usage,
 )
-from ui.view import HANDLERS, Cell, HintStep, Notice, Text, TraceView, math_markdown, run_label
+from ui.view import HANDLERS, Cell, HintStep, Notice, Text, TraceView, run_label
 
 HINT = "Wait, maybe using python here is a good idea."
 OPTIONS = {"thinking_budget": 100, "answer_budget": 20, "max_tool_calls": 2, "kind": "math"}
@@ -172,14 +172,6 @@ def test_unknown_events_are_shown_not_dropped() -> None:
     view = TraceView()
     assert view.apply({"type": "brand_new", "seq": 1, "run_id": "r"})
     assert isinstance(view.steps[0], Notice) and "brand_new" in view.steps[0].message
-
-
-def test_math_markdown_makes_latex_render() -> None:
-    assert math_markdown("So \\boxed{42}.") == "So $\\boxed{42}$."
-    assert math_markdown("x = \\boxed{\\frac{1}{2}} and y") == "x = $\\boxed{\\frac{1}{2}}$ and y"
-    assert math_markdown("$a = \\boxed{1}$") == "$a = \\boxed{1}$"  # already math
-    assert math_markdown("\\(a\\) and \\[b\\]") == "$a$ and $$b$$"
-    assert math_markdown("\\boxed{unclosed") == "\\boxed{unclosed"
 
 
 def test_run_label_is_short_and_one_line() -> None:
