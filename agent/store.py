@@ -13,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 from pathlib import Path
 from types import TracebackType
 
 import aiosqlite
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agent.events import EVENT_ADAPTER, Event, RunStatus
+from agent.segments import Segment
 
 FLUSH_DELAY = 0.1  # seconds: how long queued rows wait for company
 SCHEMA = """
@@ -31,7 +33,8 @@ CREATE TABLE IF NOT EXISTS runs (
     options TEXT NOT NULL,
     status TEXT NOT NULL,
     answer TEXT,
-    finished_at REAL
+    finished_at REAL,
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL,
@@ -40,7 +43,13 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (run_id, seq)
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC);
+CREATE TABLE IF NOT EXISTS run_segments (
+    run_id TEXT PRIMARY KEY,
+    prompt TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 """
+COLUMNS = "id, created_at, question, options, status, answer, finished_at, owner"
 
 
 async def connect(path: Path, busy_timeout: float = 30.0) -> aiosqlite.Connection:
@@ -54,6 +63,26 @@ async def connect(path: Path, busy_timeout: float = 30.0) -> aiosqlite.Connectio
     return db
 
 
+class StoreOpenError(RuntimeError):
+    """The run store's file cannot be opened or written; the message names path and fix."""
+
+
+def check_store(path: Path) -> None:
+    """Opens the store once, synchronously, and takes a write lock: a command that serves
+    runs checks this before it starts anything, so a bad path fails at once in one line."""
+    fix = "point STARTBOX_AGENT_STORE_PATH (or STARTBOX_HOME) at a writable place"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=5)
+        try:
+            db.execute("BEGIN IMMEDIATE")  # a read-only or locked file fails here
+            db.executescript(SCHEMA)  # commits
+        finally:
+            db.close()
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreOpenError(f"cannot open the run store {path} ({exc}): {fix}") from None
+
+
 class RunRecord(BaseModel):
     id: str
     created_at: float
@@ -62,7 +91,15 @@ class RunRecord(BaseModel):
     status: RunStatus
     answer: str | None = None
     finished_at: float | None = None
+    owner: str = Field("", exclude=True)  # a hash of the API key that made it, never shown
     events: list[Event] = []
+
+
+class Transcript(BaseModel):
+    """A run's rendered prompt and its turn as typed segments (agent.segments)."""
+
+    prompt: str
+    segments: list[Segment]
 
 
 class RunStore:
@@ -70,9 +107,10 @@ class RunStore:
         self.path = path
         self.busy_timeout = busy_timeout  # how long a write waits for another writer's lock
         self._db: aiosqlite.Connection | None = None
-        self._runs: list[tuple[str, float, str, str, str]] = []
+        self._runs: list[tuple[str, float, str, str, str, str]] = []
         self._events: list[tuple[str, int, str]] = []
         self._ends: list[tuple[str, str | None, float, str]] = []
+        self._segments: list[tuple[str, str, str]] = []  # see save_segments
         self._due = asyncio.Event()  # a reader waits: write at once
         self._writer: asyncio.Task[None] | None = None
         self._failure: Exception | None = None  # the writer's last error, raised by flush
@@ -80,6 +118,9 @@ class RunStore:
     async def __aenter__(self) -> RunStore:
         self._db = await connect(self.path, self.busy_timeout)
         await self._db.executescript(SCHEMA)
+        async with self._db.execute("PRAGMA table_info(runs)") as cursor:
+            if "owner" not in [row[1] async for row in cursor]:  # a store from before owners
+                await self._db.execute("ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
         await self._db.commit()
         return self
 
@@ -102,8 +143,11 @@ class RunStore:
             raise RuntimeError("use the store as `async with RunStore(path) as store:`")
         return self._db
 
-    def create(self, run_id: str, question: str, options: dict[str, object]) -> None:
-        self._runs.append((run_id, time.time(), question, json.dumps(options), "running"))
+    def create(
+        self, run_id: str, question: str, options: dict[str, object], owner: str = ""
+    ) -> None:
+        row = (run_id, time.time(), question, json.dumps(options), "running", owner)
+        self._runs.append(row)
         self._start_writer()
 
     def append(self, event: Event) -> None:
@@ -117,7 +161,7 @@ class RunStore:
     async def flush(self) -> None:
         """Write everything queued so far, now; a failed write raises here."""
         self._due.set()
-        if self._runs or self._events or self._ends:
+        if self._runs or self._events or self._ends or self._segments:
             self._start_writer()
         if self._writer is not None:
             await asyncio.shield(self._writer)
@@ -134,14 +178,15 @@ class RunStore:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FLUSH_DELAY):
                 await self._due.wait()
-        while self._runs or self._events or self._ends:
+        while self._runs or self._events or self._ends or self._segments:
             self._due.clear()
             queued = runs, events, ends = self._runs, self._events, self._ends
             self._runs, self._events, self._ends = [], [], []
+            segments, self._segments = self._segments, []
             try:
                 await self.db.executemany(
-                    "INSERT INTO runs (id, created_at, question, options, status) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO runs (id, created_at, question, options, status, owner) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     runs,
                 )
                 await self.db.executemany(
@@ -150,16 +195,19 @@ class RunStore:
                 await self.db.executemany(
                     "UPDATE runs SET status = ?, answer = ?, finished_at = ? WHERE id = ?", ends
                 )
+                await self._write_segments(segments)
                 await self.db.commit()
             except Exception as exc:  # kept for the next flush, which also reports the error
                 await self.db.rollback()
                 self._runs[:0], self._events[:0], self._ends[:0] = queued
+                self._segments[:0] = segments
                 self._failure = exc
                 return
 
     async def get(self, run_id: str, *, with_events: bool = True) -> RunRecord | None:
         await self.flush()
-        async with self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)) as cursor:
+        query = f"SELECT {COLUMNS} FROM runs WHERE id = ?"
+        async with self.db.execute(query, (run_id,)) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
@@ -174,21 +222,46 @@ class RunStore:
         async with self.db.execute(query, (run_id, after)) as cursor:
             return [EVENT_ADAPTER.validate_json(body) async for (body,) in cursor]
 
-    async def recent(self, limit: int = 20) -> list[RunRecord]:
+    async def recent(self, limit: int = 20, owner: str | None = None) -> list[RunRecord]:
+        """The newest runs; only `owner`'s when given."""
         await self.flush()
-        query = "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?"
-        async with self.db.execute(query, (limit,)) as cursor:
+        where, args = ("WHERE owner = ?", (owner, limit)) if owner is not None else ("", (limit,))
+        query = f"SELECT {COLUMNS} FROM runs {where} ORDER BY created_at DESC LIMIT ?"
+        async with self.db.execute(query, args) as cursor:
             return [_record(row) async for row in cursor]
+
+    # Segments: the run's transcript by author, one row per run, written with the other rows.
+
+    def save_segments(self, run_id: str, prompt: str, segments: list[Segment]) -> None:
+        """Queue the run's prompt and segments; a later save for the run replaces them."""
+        self._segments.append((run_id, prompt, json.dumps(segments)))
+        self._start_writer()
+
+    async def _write_segments(self, rows: list[tuple[str, str, str]]) -> None:
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO run_segments (run_id, prompt, body) VALUES (?, ?, ?)", rows
+        )
+
+    async def transcript(self, run_id: str) -> Transcript | None:
+        """The run's prompt and segments, or None for a run that saved none (yet)."""
+        await self.flush()
+        query = "SELECT prompt, body FROM run_segments WHERE run_id = ?"
+        async with self.db.execute(query, (run_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return Transcript(prompt=str(row[0]), segments=json.loads(str(row[1])))
 
 
 def _record(row: aiosqlite.Row | tuple[object, ...]) -> RunRecord:
-    run_id, created_at, question, options, status, answer, finished_at = row
+    run_id, created_at, question, options, status, answer, finished_at, owner = row
     return RunRecord(
         id=str(run_id),
         created_at=float(created_at),  # type: ignore[arg-type]
         question=str(question),
         options=json.loads(str(options)),
-        status=status,  # type: ignore[arg-type]
-        answer=answer,  # type: ignore[arg-type]
-        finished_at=finished_at,  # type: ignore[arg-type]
+        status=status,
+        answer=answer,
+        finished_at=finished_at,
+        owner=str(owner),
     )
