@@ -14,18 +14,25 @@ OUTPUT_ICONS = {"ok": ":material/check_circle:", "timeout": ":material/timer_off
 
 
 def trace(view: TraceView) -> None:
-    """The whole trace of one run, top to bottom, into the current container."""
+    """The whole trace of one run into the current container: the thinking (code cells, hints
+    and all) folds away once the run is over, the answer stays in view."""
     meters(view.meters())
-    for step in view.steps:
-        if isinstance(step, Text):
-            text(step)
-        elif isinstance(step, HintStep):
-            reason = escape(step.reason or "inserted")
-            st.info(f"**Hint** ({reason}): {escape(step.shown)}", icon=":material/lightbulb:")
-        elif isinstance(step, Cell):
-            cell(step, view.running)
-        elif isinstance(step, Notice):
-            notice(step)
+    if view.reasoning:
+        with st.expander(view.reasoning_label, expanded=view.running, icon=":material/psychology:"):
+            for step in view.reasoning:
+                if isinstance(step, Text):
+                    text(step)
+                elif isinstance(step, HintStep):
+                    reason = escape(step.reason or "inserted")
+                    st.info(
+                        f"**Hint** ({reason}): {escape(step.shown)}", icon=":material/lightbulb:"
+                    )
+                elif isinstance(step, Cell):
+                    cell(step, view.running)
+                elif isinstance(step, Notice):
+                    notice(step)
+    for step in view.reply:
+        text(step)
     if view.running:
         st.caption(":material/hourglass_top: running…")
     answer(view)
@@ -65,6 +72,8 @@ def output(result: Output) -> None:
         if stream:
             st.caption(name)
             st.code(stream, language="text")
+    for figure in result.figures:
+        st.image(figure.data, width=figure.width or "content")
     if not result.ok and not result.error:
         st.error(f"execution {result.status}", icon=":material/bug_report:")
 
@@ -73,8 +82,8 @@ def notice(step: Notice) -> None:
     message = escape(step.message)
     if step.kind == "error":
         st.error(message, icon=":material/error:")
-    elif step.kind == "budget":
-        st.warning(message, icon=":material/hourglass_bottom:")
+    elif step.kind == "warning":
+        st.warning(message, icon=":material/warning:")
     else:
         st.info(message)
 

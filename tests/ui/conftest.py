@@ -29,6 +29,11 @@ CODE_RUN = [
     "The output says 42, so the product is 42.</think>",
     "\n\nThe product is $6 \\times 7 = \\boxed{42}$.",
 ]
+FOLLOW_UP = [  # the next turn of CODE_RUN's conversation: x is still in the kernel
+    "<think>\nx is still defined.\n```python\nprint(x + 1)\n```\n",
+    "The output says 43.</think>",
+    "\n\nSo $x + 1 = \\boxed{43}$.",
+]
 
 
 class ThreadedScripted:
