@@ -107,13 +107,13 @@ def show(
     to fork from; while it runs, stream its events and redraw, then redraw the page."""
     with st.chat_message("user"):
         st.text(view.question)
-    actions = st.empty()
+    cancel = st.empty()
     with st.chat_message("assistant"):
         body = st.empty()
     with body.container():
         render.trace(view)
     if not view.running:
-        if turn and actions.button(
+        if turn and st.button(
             "Fork from here", key=f"fork-{turn[0]}-{turn[1]}", type="tertiary",
             icon=":material/fork_right:", help="A new conversation of the turns up to this one.",
         ):  # fmt: skip
@@ -122,7 +122,7 @@ def show(
             except ApiError as exc:
                 st.error(f"Cannot fork: {exc}")
         return
-    if actions.button("Stop this run", icon=":material/stop_circle:", key=f"cancel-{view.run_id}"):
+    if cancel.button("Stop this run", icon=":material/stop_circle:", key=f"cancel-{view.run_id}"):
         try:
             api.cancel(view.run_id)
         except ApiError as exc:
@@ -138,7 +138,7 @@ def show(
         st.error(str(exc))
         return
     st.session_state.setdefault("finished", {})[view.run_id] = view  # the stream has it all
-    actions.empty()
+    cancel.empty()
     st.rerun()  # the finished turn now reads as such everywhere, the sidebar included
 
 

@@ -161,6 +161,12 @@ class Browser:
         self.wait_for(find, 30, f"button {label!r}")
         self.evaluate(f"{find}.click()")
 
+    def expand_all(self) -> None:
+        """Open every folded expander (a run's thinking), so its content is drawn and read."""
+        self.evaluate("document.querySelectorAll('details:not([open]) > summary')"
+                      ".forEach(s => s.click())")  # fmt: skip
+        self.wait_for("!document.querySelector('details:not([open])')", 10, "open expanders")
+
     def screenshot(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = self.send("Page.captureScreenshot", format="png")["data"]

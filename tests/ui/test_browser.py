@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.ui.browser import ARTIFACTS, CHAT_INPUT, Browser
-from tests.ui.conftest import Stack
+from tests.ui.conftest import CODE_RUN, FOLLOW_UP, Stack
 
 SHOWCASE = [  # with one hint round: code with stdout and stderr, a hint, code that fails, answer
     "<think>\nLet me check 6 times 7 in Python.\n```python\nimport sys\nx = 6 * 7\nprint(x)\n"
@@ -20,28 +20,38 @@ SHOWCASE = [  # with one hint round: code with stdout and stderr, a hint, code t
 ]
 
 
+def ask_with(browser: Browser, ui_url: str, setting: tuple[str, str, str], question: str) -> None:
+    """Open the page, set a sidebar number (label, URL parameter, value), which the URL then
+    holds, ask the question and wait for the end of its trace."""
+    label, param, value = setting
+    browser.goto(ui_url)
+    browser.wait_settled(60)
+    browser.type_into(f'input[aria-label="{label}"]', value)
+    browser.wait_for(f"location.search.includes('{param}={value}')", 30, f"{param} in the URL")
+    browser.type_into(CHAT_INPUT, question)
+    browser.wait_for_text("timings:", 90)  # drawn from run_finished
+
+
 def test_a_question_typed_in_the_browser_shows_its_trace(
     stack: Stack, ui_url: str, tmp_path: Path
 ) -> None:
     stack.load(*SHOWCASE)
     with Browser(tmp_path / "profile", height=2400) as browser:
-        browser.goto(ui_url)
-        browser.wait_settled(60)
-        browser.type_into('input[aria-label="Hint rounds"]', "1")
-        browser.wait_settled(30)  # the rerun that takes the new setting
-        browser.type_into(CHAT_INPUT, "What is 6 times 7? Check it with Python.")
-        browser.wait_for_text("timings:", 90)  # drawn from run_finished
+        question = "What is 6 times 7? Check it with Python."
+        ask_with(browser, ui_url, ("Hint rounds", "hint_rounds", "1"), question)
+        browser.expand_all()
         browser.wait_settled(30)
         shot = browser.screenshot(ARTIFACTS / "trace.png")
         page = browser.text()
-        run_id = browser.evaluate("new URL(location.href).searchParams.get('run')")
+        thread_id = browser.evaluate("new URL(location.href).searchParams.get('thread')")
     expected = ("What is 6 times 7?", "Let me check 6 times 7 in Python.", "checked in the sandbox",
                 "Hint", "ZeroDivisionError", "Answer", "thinking:", "tool calls")  # fmt: skip
     for seen in expected:
         assert seen in page, f"{seen!r} not on the page:\n{page}"
     assert shot.stat().st_size > 20_000
     with stack.client() as client:
-        record = client.get(f"/v1/runs/{run_id}").json()
+        turn = client.get(f"/v1/threads/{thread_id}").json()["turns"][0]
+        record = client.get(f"/v1/runs/{turn['run_id']}").json()
     assert record["status"] == "ok" and record["options"]["hint_rounds"] == 1
 
 
@@ -54,6 +64,7 @@ def test_a_run_link_reopens_the_trace(stack: Stack, ui_url: str, tmp_path: Path)
         browser.goto(f"{ui_url}/?run={run_id}")
         browser.wait_for_text("Linked run: 6 * 7?", 60)
         browser.wait_for_text("timings:", 30)
+        browser.expand_all()
         browser.wait_settled(30)
         browser.screenshot(ARTIFACTS / "reopened.png")
         assert "checked in the sandbox" in browser.text()
@@ -76,6 +87,7 @@ def test_the_trace_streams_live_and_the_stop_button_cancels(
         assert "slept" not in browser.text() and "timings:" not in browser.text()
         browser.screenshot(ARTIFACTS / "live.png")
         browser.wait_for_text("timings:", 60)
+        browser.expand_all()
         assert "slept" in browser.text()
 
         stack.load("<think>\nThis takes long.\n```python\nimport time\ntime.sleep(30)\n```\n")
@@ -83,6 +95,34 @@ def test_the_trace_streams_live_and_the_stop_button_cancels(
         browser.wait_for_text("This takes long.", 60)
         browser.click("Stop this run")
         browser.wait_for_text("The run was cancelled", 30)
+        browser.expand_all()
         assert "the run ended before this cell did" in browser.text()
         browser.wait_settled(30)
         browser.screenshot(ARTIFACTS / "cancelled.png")
+
+
+def test_a_two_turn_conversation_keeps_its_kernel_and_settings(
+    stack: Stack, ui_url: str, tmp_path: Path
+) -> None:
+    stack.load(*CODE_RUN)
+    with Browser(tmp_path / "profile", height=2700) as browser:
+        budget = ("Answer budget (tokens)", "answer_budget", "256")
+        ask_with(browser, ui_url, budget, "What is 6 times 7?")
+        browser.wait_settled(30)
+        stack.load(*FOLLOW_UP)
+        browser.type_into(CHAT_INPUT, "And plus one?")
+        browser.wait_for("document.body.innerText.split('timings:').length == 3", 90, "turn 2")
+        browser.send("Page.reload")  # the conversation and the settings survive it
+        browser.wait_for_text("And plus one?", 60)
+        browser.wait_for_text(" / 256 tokens", 30)  # the meter of the answer budget
+        field = "document.querySelector('input[aria-label=\"Answer budget (tokens)\"]').value"
+        assert browser.evaluate(field) == "256"
+        browser.expand_all()
+        browser.wait_settled(30)
+        shot = browser.screenshot(ARTIFACTS / "conversation.png")
+        page = browser.text()
+    for seen in ("What is 6 times 7?", "Let me compute it in Python.", "And plus one?",
+                 "x is still defined.", "print(x + 1)", "43", "Fork from here"):  # fmt: skip
+        assert seen in page, f"{seen!r} not on the page:\n{page}"
+    assert page.index("What is 6 times 7?") < page.index("And plus one?")
+    assert shot.stat().st_size > 20_000

@@ -90,6 +90,7 @@ def test_hostile_model_text_stays_text(
         browser.wait_settled(60)
         browser.type_into(CHAT_INPUT, question)
         browser.wait_for_text("timings:", 90)
+        browser.expand_all()  # the thinking's content is drawn only when open
         browser.wait_settled(30)
         browser.screenshot(ARTIFACTS / "untrusted.png")
         assert_nothing_leaked(browser, beacon)
@@ -127,5 +128,7 @@ def test_a_link_asks_before_it_spends_the_key(
             assert client.get("/v1/runs").json()["runs"] == before, "the link started a run"
         browser.click("Ask it")
         browser.wait_for_text("timings:", 90)
+        browser.expand_all()
+        browser.wait_settled(30)
         assert_nothing_leaked(browser, beacon)
-        assert browser.evaluate("new URL(location.href).searchParams.get('run')")
+        assert browser.evaluate("new URL(location.href).searchParams.get('thread')")
