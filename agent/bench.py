@@ -308,7 +308,7 @@ async def _agent(
     base_url: str | None, persist: bool, home: Path, profile: str | None, pool: int = 2
 ) -> AsyncIterator[Agent]:
     scripted = {"profile": profile, "served_name": "scripted"} if profile else {}
-    model = ModelSettings(home=home, base_url=base_url, **scripted)
+    model = ModelSettings.model_validate({"home": home, "base_url": base_url, **scripted})
     settings = AgentSettings(home=home, persist=persist, store_path=home / "bench-runs.db")
     async with Agent(settings, model, SandboxSettings(home=home, pool_size=pool)) as agent:
         yield agent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvloop
@@ -24,7 +24,7 @@ console = Console(stderr=True)
 
 
 def solve(
-    question: str = typer.Argument(..., help="The problem; - reads it from stdin."),
+    question: Annotated[str, typer.Argument(help="The problem; - reads it from stdin.")],
     model: flags.Model = None,
     base_url: flags.BaseUrl = None,
     thinking_budget: flags.ThinkingBudget = None,
@@ -34,8 +34,12 @@ def solve(
     hint_rounds: flags.HintRounds = None,
     seed: flags.Seed = None,
     timeout: flags.Timeout = None,
-    kind: str = typer.Option(None, envvar="STARTBOX_AGENT_KIND", help="math or code."),
-    as_json: bool = typer.Option(False, "--json", help="Write events as JSON lines to stdout."),
+    kind: Annotated[
+        str | None, typer.Option(envvar="STARTBOX_AGENT_KIND", help="math or code.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Write events as JSON lines to stdout.")
+    ] = False,
 ) -> None:
     """Solve one problem, showing the trace live.
 
@@ -61,7 +65,9 @@ def solve(
             kind=kind,
         )
         overrides = {"model": model, "base_url": base_url}
-        model_settings = ModelSettings(**{k: v for k, v in overrides.items() if v is not None})
+        model_settings = ModelSettings.model_validate(
+            {k: v for k, v in overrides.items() if v is not None}
+        )
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from None
     code = uvloop.run(_solve(question, settings, model_settings, options, as_json))
@@ -109,8 +115,12 @@ async def _solve(
 
 
 def api(
-    host: str = typer.Option(None, envvar="STARTBOX_API_HOST", help="Default 127.0.0.1."),
-    port: int = typer.Option(None, envvar="STARTBOX_API_PORT", help="Default 8000."),
+    host: Annotated[
+        str | None, typer.Option(envvar="STARTBOX_API_HOST", help="Default 127.0.0.1.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="STARTBOX_API_PORT", help="Default 8000.")
+    ] = None,
 ) -> None:
     """Serve the REST API (runs, SSE events, OpenAI-compatible chat) with uvicorn.
 
@@ -125,7 +135,7 @@ def api(
     from agent.store import StoreOpenError, check_store
 
     overrides = {"host": host, "port": port}
-    settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
+    settings = ApiSettings.model_validate({k: v for k, v in overrides.items() if v is not None})
     try:
         app = create_app(settings)
         agent_settings = AgentSettings()
@@ -144,7 +154,7 @@ DEMO_QUESTION = (
 
 
 def demo(
-    question: str = typer.Argument(DEMO_QUESTION, help="The problem to solve."),
+    question: Annotated[str, typer.Argument(help="The problem to solve.")] = DEMO_QUESTION,
 ) -> None:
     """Solve a sample problem end to end with the embedded model: the `make demo` job.
 
@@ -165,18 +175,24 @@ def demo(
 
 @app.command()
 def bench(
-    base_url: str = typer.Option(
-        None,
-        envvar="STARTBOX_MODEL_BASE_URL",
-        help="Server for the throughput half; default: the embedded vLLM (started if needed).",
-    ),
-    runs: int = typer.Option(50, help="Scripted runs for the overhead figure."),
-    concurrency: int = typer.Option(8, help="Concurrent runs for the throughput figure."),
-    overhead_only: bool = typer.Option(False, help="Skip the real-model throughput half."),
-    api_runs: int = typer.Option(
-        0, help="Also bench the REST API with this many scripted runs (0: skip)."
-    ),
-    out: Path = typer.Option(None, help="Also write the report as JSON."),
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STARTBOX_MODEL_BASE_URL",
+            help="Server for the throughput half; default: the embedded vLLM (started if needed).",
+        ),
+    ] = None,
+    runs: Annotated[int, typer.Option(help="Scripted runs for the overhead figure.")] = 50,
+    concurrency: Annotated[
+        int, typer.Option(help="Concurrent runs for the throughput figure.")
+    ] = 8,
+    overhead_only: Annotated[
+        bool, typer.Option(help="Skip the real-model throughput half.")
+    ] = False,
+    api_runs: Annotated[
+        int, typer.Option(help="Also bench the REST API with this many scripted runs (0: skip).")
+    ] = 0,
+    out: Annotated[Path | None, typer.Option(help="Also write the report as JSON.")] = None,
 ) -> None:
     """Orchestration overhead per round, and agent vs raw tokens/s on a real server.
 
@@ -201,8 +217,10 @@ def bench(
 
 @app.command()
 def show(
-    run_id: str = typer.Argument(..., help="A run id (from `startbox agent runs`)."),
-    as_json: bool = typer.Option(False, "--json", help="Write the events as JSON lines."),
+    run_id: Annotated[str, typer.Argument(help="A run id (from `startbox agent runs`).")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Write the events as JSON lines.")
+    ] = False,
 ) -> None:
     """Read a finished or interrupted run back from the store and show its trace.
 
@@ -218,8 +236,7 @@ def show(
         for event in record.events:
             sys.stdout.write(event.model_dump_json() + "\n")
         return
-    options = record.options
-    budgets = (int(options.get("thinking_budget", 0)), int(options.get("answer_budget", 0)))
+    budgets = (_budget(record.options, "thinking_budget"), _budget(record.options, "answer_budget"))
     with TraceRenderer(Console(), *budgets) as renderer:
         for event in record.events:
             renderer.feed(event)
@@ -228,7 +245,7 @@ def show(
 
 
 @app.command()
-def runs(limit: int = typer.Option(20, min=1, help="How many, newest first.")) -> None:
+def runs(limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20) -> None:
     """List recent runs from the store.
 
     Example: startbox agent runs --limit 5
@@ -244,6 +261,12 @@ def runs(limit: int = typer.Option(20, min=1, help="How many, newest first.")) -
         answer = (record.answer or "")[:40]
         table.add_row(started, record.status, answer, record.question[:60], record.id)
     Console().print(table)
+
+
+def _budget(options: dict[str, object], name: str) -> int:
+    """A budget from a stored run's options; 0 (no meter) if it has none."""
+    value = options.get(name)
+    return value if isinstance(value, int) else 0
 
 
 async def _stored(run_id: str) -> RunRecord | None:

@@ -19,8 +19,12 @@ def build_graph(
     graph = StateGraph(AgentState, context_schema=RunContext)
     targets = ("generate", "execute", "hint", "force_answer", "finalize")
     graph.add_node("generate", nodes.generate, destinations=targets)
-    for name in ("execute", "hint", "force_answer"):
-        graph.add_node(name, getattr(nodes, name), destinations=("generate",))
+    for name, node in (
+        ("execute", nodes.execute),
+        ("hint", nodes.hint),
+        ("force_answer", nodes.force_answer),
+    ):
+        graph.add_node(name, node, destinations=("generate",))
     graph.add_node("finalize", nodes.finalize, destinations=(END,))
     graph.add_edge(START, "generate")
     return graph.compile(checkpointer=checkpointer)

@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any
+from typing import Any, Protocol
 
 from langgraph.graph import END
 from langgraph.runtime import Runtime
@@ -44,7 +44,13 @@ HOLD_BACK = len("Alternatively")
 MIN_ROUND = 16  # tokens: a call allowed fewer than this ends the run at the context guard
 
 Step = Command[str]  # a Route, or END from finalize
-Node = Callable[[AgentState, Runtime[RunContext]], Awaitable[Step]]
+
+
+class Node(Protocol):
+    """A node as LangGraph calls it: `state` by position, `runtime` by name (a plain Callable
+    type names neither, so it would not match StateGraph.add_node's node protocols)."""
+
+    def __call__(self, state: AgentState, runtime: Runtime[RunContext]) -> Awaitable[Step]: ...
 
 
 def go(to: Route, **update: Any) -> Step:

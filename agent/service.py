@@ -12,7 +12,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import cast
@@ -208,7 +208,7 @@ class Agent:
         session: Session | None = None,
         setup: Setup | None = None,
         conversation: str | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Run one question; yields every event, ending with exactly one `run_finished`.
 
         `history` holds the earlier messages of a conversation (system, user, assistant);

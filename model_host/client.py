@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -143,7 +143,7 @@ class CompletionClient:
         sampling: Sampling,
         seed: int | None = None,
         extra: dict[str, Any] | None = None,
-    ) -> AsyncIterator[Delta | Completion]:
+    ) -> AsyncGenerator[Delta | Completion, None]:
         """Text deltas as they arrive, then exactly one Completion.
 
         Stop strings are also checked here, so a server that ignores them or echoes them still

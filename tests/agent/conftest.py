@@ -55,7 +55,7 @@ def script(scripted: ScriptedServer) -> Script:
 async def collect(
     agent: Agent, question: str = "What is 6 times 7?", **options: object
 ) -> list[Event]:
-    run_options = RunOptions(**{"timeout": 60, **options})  # type: ignore[arg-type]
+    run_options = RunOptions.model_validate({"timeout": 60, **options})
     return [event async for event in agent.solve(question, run_options)]
 
 

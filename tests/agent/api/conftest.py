@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -105,17 +106,26 @@ def load(api: Api, *turns: str) -> None:
     api.scripted.replies = [Reply(text=turn) for turn in turns]
 
 
-async def sse_events(client: httpx.AsyncClient, run_id: str, **headers: str) -> list[dict]:
-    """All SSE messages of a run as dicts with id, event and the parsed data."""
+class SseMessage(TypedDict):
+    id: str
+    event: str
+    data: dict[str, Any]  # the trace event, parsed from its JSON
+
+
+async def sse_events(client: httpx.AsyncClient, run_id: str, **headers: str) -> list[SseMessage]:
+    """All SSE messages of a run, with the parsed data."""
     import json
 
-    messages, current = [], {}
+    messages: list[SseMessage] = []
+    current: dict[str, str] = {}
     async with client.stream("GET", f"/v1/runs/{run_id}/events", headers=headers) as response:
         assert response.status_code == 200, await response.aread()
         async for line in response.aiter_lines():
             if not line:
                 if "data" in current:
-                    messages.append({**current, "data": json.loads(current["data"])})
+                    data = json.loads(current["data"])
+                    event = current.get("event", "message")  # SSE's default event type
+                    messages.append(SseMessage(id=current.get("id", ""), event=event, data=data))
                 current = {}
                 continue
             field, _, value = line.partition(":")

@@ -19,9 +19,9 @@ from tests.ports import free_port, scripted_api_env
 async def test_a_non_ascii_key_is_a_401(api: Api) -> None:
     async with httpx.AsyncClient(base_url=api.url) as client:
         for raw in ("ключ".encode(), b"\xff\xfe", "tést-key".encode("latin-1")):
-            response = await client.get("/v1/runs", headers={"x-api-key": raw})
+            response = await client.get("/v1/runs", headers={b"x-api-key": raw})
             assert response.status_code == 401, raw
-            response = await client.get("/v1/runs", headers={"authorization": b"Bearer " + raw})
+            response = await client.get("/v1/runs", headers={b"authorization": b"Bearer " + raw})
             assert response.status_code == 401, raw
     assert "Traceback" not in api.log.read_text()
 
