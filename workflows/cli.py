@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 import uvloop
@@ -15,6 +16,8 @@ from rich.console import Console
 from agent import flags
 
 if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help` is fast
+    from arq.connections import ArqRedis
+
     from agent.service import Agent
     from agent.settings import RunOptions
     from model_host.settings import ModelSettings
@@ -26,6 +29,8 @@ if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help
 app = typer.Typer(help="Batch solving of problem sets, graded, with reports.", no_args_is_help=True)
 console = Console(stderr=True)
 FIELD_NAMES = ("question", "answer", "id")
+T = TypeVar("T")
+BENCH_WORKERS = [1, 2, 4]  # `batch bench --workers` by default (a list, so --help shows it)
 
 
 # shared by the queue commands: one definition each
@@ -36,39 +41,50 @@ BatchName = Annotated[str, typer.Argument(help="The batch name given to `batch s
 
 
 def run(
-    source: str = typer.Argument(
-        ..., help="A JSONL file, 'sample' (the demo set) or 'humaneval' (built in)."
-    ),
+    source: Annotated[
+        str, typer.Argument(help="A JSONL file, 'sample' (the demo set) or 'humaneval' (built in).")
+    ],
+    *,  # --out is required: keyword-only, so it may follow options with defaults
     kind: Annotated[
         str | None,
         typer.Option(
             envvar="STARTBOX_BATCH_KIND", help="math, choice or code; default: the layout's."
         ),
     ] = None,
-    out: Path = typer.Option(
-        ..., envvar="STARTBOX_BATCH_OUT", help="Results JSONL; rerun with it to resume."
-    ),
-    concurrency: int = typer.Option(4, min=1, envvar="STARTBOX_BATCH_CONCURRENCY"),
-    samples: int = typer.Option(
-        1, min=1, envvar="STARTBOX_BATCH_SAMPLES", help="Runs per problem, for pass@k."
-    ),
-    limit: int = typer.Option(
-        None, min=1, envvar="STARTBOX_BATCH_LIMIT", help="The first N problems only."
-    ),
-    field: list[str] = typer.Option(
-        [],
-        envvar="STARTBOX_BATCH_FIELD",
-        help="Pick a JSONL field: question=NAME, answer=NAME or id=NAME (repeatable).",
-    ),
-    grade_timeout: float = typer.Option(
-        10.0, envvar="STARTBOX_BATCH_GRADE_TIMEOUT", help="Seconds per grading (tests, verify)."
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(envvar="STARTBOX_BATCH_OUT", help="Results JSONL; rerun with it to resume."),
+    ],
+    concurrency: Annotated[int, typer.Option(min=1, envvar="STARTBOX_BATCH_CONCURRENCY")] = 4,
+    samples: Annotated[
+        int,
+        typer.Option(min=1, envvar="STARTBOX_BATCH_SAMPLES", help="Runs per problem, for pass@k."),
+    ] = 1,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, envvar="STARTBOX_BATCH_LIMIT", help="The first N problems only."),
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="STARTBOX_BATCH_FIELD",
+            help="Pick a JSONL field: question=NAME, answer=NAME or id=NAME (repeatable).",
+        ),
+    ] = None,
+    grade_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="STARTBOX_BATCH_GRADE_TIMEOUT", help="Seconds per grading (tests, verify)."
+        ),
+    ] = 10.0,
     model: flags.Model = None,
     base_url: flags.BaseUrl = None,
     thinking_budget: flags.ThinkingBudget = None,
     answer_budget: flags.AnswerBudget = None,
     max_tool_calls: flags.MaxToolCalls = None,
-    seed: int = typer.Option(None, envvar="STARTBOX_AGENT_SEED", help="Sample i uses seed+i."),
+    seed: Annotated[
+        int | None, typer.Option(envvar="STARTBOX_AGENT_SEED", help="Sample i uses seed+i.")
+    ] = None,
     timeout: flags.Timeout = None,
 ) -> None:
     """Solve every problem (x samples) in this process, grade it, and print the summary.
@@ -82,11 +98,13 @@ def run(
     report(out, as_json=False)
 
 
-def _problems(source: str, kind: str | None, field: list[str], limit: int | None) -> list[Problem]:
+def _problems(
+    source: str, kind: str | None, field: list[str] | None, limit: int | None
+) -> list[Problem]:
     return _dataset(source, kind, field, limit).problems
 
 
-def _dataset(source: str, kind: str | None, field: list[str], limit: int | None) -> Dataset:
+def _dataset(source: str, kind: str | None, field: list[str] | None, limit: int | None) -> Dataset:
     """The problems of `source`, its layout named and its bad rows listed, or a one-line error."""
     from workflows.datasets import load
 
@@ -140,7 +158,7 @@ def _model_settings(model: str | None, base_url: str | None) -> ModelSettings:
 
     try:
         overrides = {"model": model, "base_url": base_url}
-        return ModelSettings(**{k: v for k, v in overrides.items() if v is not None})
+        return ModelSettings.model_validate({k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from None
 
@@ -200,9 +218,9 @@ async def _open_agent(
     return agent, grader
 
 
-def _fields(pairs: list[str]) -> dict[str, str]:
+def _fields(pairs: list[str] | None) -> dict[str, str]:
     fields: dict[str, str] = {}
-    for pair in pairs:
+    for pair in pairs or ():
         name, _, value = pair.partition("=")
         if name not in FIELD_NAMES or not value:
             raise typer.BadParameter(f"--field {pair!r}: use question=NAME, answer=NAME or id=NAME")
@@ -211,8 +229,10 @@ def _fields(pairs: list[str]) -> dict[str, str]:
 
 
 def report(
-    results: Path = typer.Argument(..., help="A results JSONL written by `batch run`."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON to stdout."),
+    results: Annotated[Path, typer.Argument(help="A results JSONL written by `batch run`.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON to stdout.")
+    ] = False,
 ) -> None:
     """Summarise a results file: accuracy, pass@k, tokens, tool calls, latency, failures.
 
@@ -240,22 +260,30 @@ def _summary(path: Path, as_json: bool, rows: list[SampleResult]) -> None:
 
 
 def grade(
-    source: str = typer.Argument(
-        ..., help="JSONL/JSON/CSV/Parquet rows of any supported layout plus `response`."
-    ),
-    out: Path = typer.Option(..., "--out", help="Graded rows (JSONL) and OUT.summary.json."),
+    source: Annotated[
+        str,
+        typer.Argument(help="JSONL/JSON/CSV/Parquet rows of any supported layout plus `response`."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Graded rows (JSONL) and OUT.summary.json.")],
     kind: Annotated[
         str | None,
         typer.Option(
             envvar="STARTBOX_BATCH_KIND", help="math, choice or code; default: the layout's."
         ),
     ] = None,
-    field: list[str] = typer.Option([], help="question=NAME, answer=NAME or id=NAME."),
-    concurrency: int = typer.Option(4, min=1, help="Gradings at once."),
-    grade_timeout: float = typer.Option(
-        10.0, envvar="STARTBOX_BATCH_GRADE_TIMEOUT", help="Seconds per grading (tests, verify)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON to stdout."),
+    field: Annotated[
+        list[str] | None, typer.Option(help="question=NAME, answer=NAME or id=NAME.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Gradings at once.")] = 4,
+    grade_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="STARTBOX_BATCH_GRADE_TIMEOUT", help="Seconds per grading (tests, verify)."
+        ),
+    ] = 10.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON to stdout.")
+    ] = False,
 ) -> None:
     """Grade saved model outputs without a model: each row is a dataset row plus `response`
     (the model's full text) or `responses` (one per sample); each output row adds
@@ -298,17 +326,21 @@ async def _grade(
 
 
 def submit(
-    source: str = typer.Argument(..., help="A JSONL file, 'sample' or 'humaneval'."),
-    name: str = typer.Option(None, envvar="STARTBOX_BATCH_NAME", help="Default: the dataset."),
+    source: Annotated[str, typer.Argument(help="A JSONL file, 'sample' or 'humaneval'.")],
+    name: Annotated[
+        str | None, typer.Option(envvar="STARTBOX_BATCH_NAME", help="Default: the dataset.")
+    ] = None,
     kind: Annotated[
         str | None,
         typer.Option(
             envvar="STARTBOX_BATCH_KIND", help="math, choice or code; default: the layout's."
         ),
     ] = None,
-    samples: int = typer.Option(1, min=1, envvar="STARTBOX_BATCH_SAMPLES"),
-    limit: int = typer.Option(None, min=1, envvar="STARTBOX_BATCH_LIMIT"),
-    field: list[str] = typer.Option([], envvar="STARTBOX_BATCH_FIELD", help="question=NAME ..."),
+    samples: Annotated[int, typer.Option(min=1, envvar="STARTBOX_BATCH_SAMPLES")] = 1,
+    limit: Annotated[int | None, typer.Option(min=1, envvar="STARTBOX_BATCH_LIMIT")] = None,
+    field: Annotated[
+        list[str] | None, typer.Option(envvar="STARTBOX_BATCH_FIELD", help="question=NAME ...")
+    ] = None,
     thinking_budget: flags.ThinkingBudget = None,
     answer_budget: flags.AnswerBudget = None,
     max_tool_calls: flags.MaxToolCalls = None,
@@ -351,7 +383,9 @@ def status(
 
 def results(
     name: BatchName,
-    out: Path = typer.Option(..., help="Write the results JSONL here (and FILE.summary.json)."),
+    out: Annotated[
+        Path, typer.Option(help="Write the results JSONL here (and FILE.summary.json).")
+    ],
     redis_url: RedisUrl = None,
 ) -> None:
     """Write a queued batch's results so far, then print its summary.
@@ -384,13 +418,13 @@ def cancel(
     )
 
 
-def _with_redis(redis_url: str | None, action: Any) -> Any:
+def _with_redis(redis_url: str | None, action: Callable[[ArqRedis], Awaitable[T]]) -> T:
     """Run `action(redis)` on a fresh connection."""
     from workflows import queue
 
     settings = _queue_settings(redis_url)
 
-    async def go() -> Any:
+    async def go() -> T:
         redis = await queue.connect(settings)
         try:
             return await action(redis)
@@ -400,18 +434,22 @@ def _with_redis(redis_url: str | None, action: Any) -> Any:
     return uvloop.run(go())  # a missing batch or Redis is a WorkflowsError: the root prints it
 
 
-def _queue_settings(redis_url: str | None, **extra: Any) -> QueueSettings:
+def _queue_settings(redis_url: str | None, **extra: object) -> QueueSettings:
     from workflows.queue import QueueSettings
 
     overrides = {"redis_url": redis_url, **extra}
-    return QueueSettings(**{k: v for k, v in overrides.items() if v is not None})
+    return QueueSettings.model_validate({k: v for k, v in overrides.items() if v is not None})
 
 
 def bench(
-    jobs: int = typer.Option(64, min=1, help="Jobs per measure."),
-    workers: list[int] = typer.Option([1, 2, 4], help="Worker counts to measure (repeatable)."),
-    concurrency: int = typer.Option(4, min=1, help="Runs at once per worker and in-process."),
-    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON lines."),
+    jobs: Annotated[int, typer.Option(min=1, help="Jobs per measure.")] = 64,
+    workers: Annotated[
+        list[int], typer.Option(help="Worker counts to measure (repeatable).")
+    ] = BENCH_WORKERS,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Runs at once per worker and in-process.")
+    ] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON lines.")] = False,
     retry: Annotated[
         int | None,
         typer.Option(min=1, help="Instead: SIGKILL a worker mid-job N times, time the retry."),
@@ -450,15 +488,16 @@ def bench(
 
 
 def worker(
-    concurrency: int = typer.Option(4, min=1, envvar="STARTBOX_WORKER_CONCURRENCY"),
+    concurrency: Annotated[int, typer.Option(min=1, envvar="STARTBOX_WORKER_CONCURRENCY")] = 4,
     redis_url: RedisUrl = None,
-    job_timeout: float = typer.Option(
-        None, envvar="STARTBOX_QUEUE_JOB_TIMEOUT", help="Seconds per job (default 900)."
-    ),
-    grade_timeout: float = typer.Option(10.0, envvar="STARTBOX_BATCH_GRADE_TIMEOUT"),
+    job_timeout: Annotated[
+        float | None,
+        typer.Option(envvar="STARTBOX_QUEUE_JOB_TIMEOUT", help="Seconds per job (default 900)."),
+    ] = None,
+    grade_timeout: Annotated[float, typer.Option(envvar="STARTBOX_BATCH_GRADE_TIMEOUT")] = 10.0,
     model: flags.Model = None,
     base_url: flags.BaseUrl = None,
-    burst: bool = typer.Option(False, help="Exit once the queue is empty."),
+    burst: Annotated[bool, typer.Option(help="Exit once the queue is empty.")] = False,
 ) -> None:
     """Solve queued batch jobs, `concurrency` at a time; run it on any number of machines.
 
@@ -484,10 +523,11 @@ def worker(
 
 
 def redis(
-    port: int = typer.Option(6379, envvar="STARTBOX_REDIS_PORT"),
-    directory: Path = typer.Option(
-        None, envvar="STARTBOX_REDIS_DIR", help="Data dir; default STARTBOX_HOME/redis."
-    ),
+    port: Annotated[int, typer.Option(envvar="STARTBOX_REDIS_PORT")] = 6379,
+    directory: Annotated[
+        Path | None,
+        typer.Option(envvar="STARTBOX_REDIS_DIR", help="Data dir; default STARTBOX_HOME/redis."),
+    ] = None,
 ) -> None:
     """Run redis-server on loopback with append-only persistence, for the batch queue.
 

@@ -55,6 +55,7 @@ async def test_humaneval_wrong_and_hanging(grader: Grader) -> None:
     wrong = await grader.grade(problem, "    return False\n")
     assert (wrong.correct, wrong.cause) == (False, "wrong")
     assert "AssertionError" in wrong.detail
+    assert problem.prompt is not None  # HumanEval: the stub the completion continues
     assert (await grader.grade(problem, problem.prompt + canonical(problem.id))).correct
     hang = await grader.grade(problem, "    while True:\n        pass\n")
     assert (hang.correct, hang.cause) == (False, "test_timeout")
@@ -88,6 +89,7 @@ async def test_stdin_stdout_and_call_layouts(grader: Grader, tmp_path: Path) -> 
 
 async def test_humaneval_plus_extra_inputs_use_the_canonical_results(grader: Grader) -> None:
     base = humaneval("HumanEval/0")
+    assert base.prompt is not None
     plus = base.model_copy(
         update={
             "calls": [{"args": [[1.0, 1.05], 0.1]}, {"args": [[0.0, 5.0, 10.0], 4.9]}],

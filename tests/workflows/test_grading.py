@@ -67,6 +67,7 @@ async def test_humaneval_correct_and_wrong_completions(grader: Grader) -> None:
     wrong = await grader.grade(problem, "    return False\n")
     assert (wrong.correct, wrong.cause) == (False, "wrong")
     assert "AssertionError" in wrong.detail
+    assert problem.prompt is not None  # HumanEval: the stub the completion continues
     full = problem.prompt + _canonical(problem)  # the agent's final block: the whole function
     assert (await grader.grade(problem, full)).correct
 

@@ -20,7 +20,7 @@ def result(problem: str, sample: int, correct: bool, **extra: object) -> SampleR
         status="ok",
         correct=correct,
         cause=None if correct else "wrong",
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

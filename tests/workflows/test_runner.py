@@ -85,5 +85,6 @@ async def test_code_problems_are_graded_in_the_sandbox(
     await run_batch(agent, grader, [problem, wrong], out, OPTIONS)
     results = read_results(out)
     assert results["add", 0].correct, results["add", 0].detail
-    assert results["add", 0].answer.strip() == "def add(a, b):\n    return a + b"
+    answer = results["add", 0].answer
+    assert answer is not None and answer.strip() == "def add(a, b):\n    return a + b"
     assert (results["bad", 0].correct, results["bad", 0].cause) == (False, "wrong")
