@@ -15,6 +15,7 @@ demo: system venv image
 
 test: system venv image
 	$(BIN)/ruff check .
+	$(BIN)/mypy  # the packages and tests, as configured in pyproject.toml; cached in .mypy_cache
 	$(BIN)/pytest
 
 # the whole stack of compose.yaml in containers (model, API, workers, Redis, UI); it builds
@@ -41,9 +42,10 @@ image: venv system
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: system venv image
 	$(BIN)/startbox sandbox bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache
