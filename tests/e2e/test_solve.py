@@ -36,12 +36,12 @@ def test_solve_json_runs_the_whole_loop(vllm_url: str, model_settings: ModelSett
     kinds = {e.type for e in events}
     assert {"thinking_delta", "code", "execution", "answer"} <= kinds
     executions = [e for e in events if e.type == "execution"]
-    assert all(e.status in ("ok", "error", "timeout") for e in executions)  # type: ignore[union-attr]
+    assert all(e.status in ("ok", "error", "timeout") for e in executions)
     finished = events[-1]
-    assert finished.status == "ok"  # type: ignore[union-attr]
-    assert finished.usage.completion_tokens > 0  # type: ignore[union-attr]
-    assert finished.usage.tool_calls >= 1  # type: ignore[union-attr]
-    streamed = "".join(e.text for e in events if e.type == "thinking_delta")  # type: ignore[union-attr]
+    assert finished.status == "ok"
+    assert finished.usage.completion_tokens > 0
+    assert finished.usage.tool_calls >= 1
+    streamed = "".join(e.text for e in events if e.type == "thinking_delta")
     assert streamed.strip()
 
 
@@ -51,5 +51,5 @@ def test_solve_without_base_url_reuses_the_running_embedded_host(
     monkeypatch.setenv("STARTBOX_MODEL_PORT", str(model_settings.port))
     code, events, stderr = solve(settings=model_settings)
     assert code == 0, stderr
-    assert events[-1].type == "run_finished" and events[-1].status == "ok"  # type: ignore[union-attr]
+    assert events[-1].type == "run_finished" and events[-1].status == "ok"
     assert json.loads(events[0].model_dump_json())["model"] == "smollm2-135m"
