@@ -80,7 +80,7 @@ def read_rows(path: Path) -> tuple[list[dict[str, Any] | None], list[BadRow]]:
     import datasets
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a torn JSONL line is ours to report
     if path.is_dir():
         loaded = datasets.load_from_disk(str(path))
         if isinstance(loaded, datasets.DatasetDict):
@@ -195,7 +195,9 @@ def problems_of(
             bad.append(BadRow(line=number, reason="no reference answer to grade against"))
             continue
         seen.add(ident)
-        problems.append(Problem(dataset=name, id=ident, layout=layout.name, **fields.model_dump()))
+        problems.append(
+            Problem(dataset=name, id=ident, layout=layout.name, row=number, **fields.model_dump())
+        )
     return problems, bad
 
 
@@ -273,3 +275,8 @@ def _hub_rows(source: str) -> list[dict[str, Any] | None]:
         raise FileNotFoundError(
             f"cannot load {source!r} from the hub or its cache: {exc}"
         ) from None
+
+
+def load_jsonl(path: Path, kind: str | None = None) -> Dataset:
+    """A file by path (kept for callers that hold a Path; any supported format works)."""
+    return load(str(path), kind)
