@@ -24,10 +24,10 @@ def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
     bar = st.sidebar
     bar.title("startbox")
     try:
-        models = api.models()
+        models, kinds = api.models(), api.kinds()
     except ApiError as exc:
         bar.error(str(exc))
-        models = []
+        models, kinds = [], {}
     bar.selectbox("Model", models or ["(API unreachable)"], help="The model the API serves.")
     options = {
         "thinking_budget": bar.number_input(
@@ -38,7 +38,9 @@ def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
         ),
         "hint_rounds": bar.number_input("Hint rounds", 0, value=None, placeholder="server default"),
         "kind": bar.selectbox(
-            "Kind", ["math", "code"], help="math: a \\boxed{} answer; code: a final program."
+            "Kind",
+            list(kinds) or ["math"],
+            help="; ".join(f"{name}: {summary}" for name, summary in kinds.items()),
         ),
     }
     if bar.button("New question", icon=":material/add:"):

@@ -103,6 +103,11 @@ class ApiClient:
     def models(self) -> list[str]:
         return [model["id"] for model in self._call("GET", "/v1/models")["data"]]
 
+    def kinds(self) -> dict[str, str]:
+        """Problem kinds the API serves (name -> summary), from GET /v1/models."""
+        data = self._call("GET", "/v1/models")["data"]
+        return dict(data[0].get("kinds") or {}) if data else {}
+
     def start_run(self, question: str, **options: object) -> str:
         """Start a run with the options that are set; None means the server's default."""
         body = {"question": question, **{k: v for k, v in options.items() if v is not None}}
