@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.answer import last_boxed
 from agent.kinds import KINDS, ProblemKind
 from workflows.judge.layouts import (
     GENERIC,
@@ -29,6 +28,7 @@ from workflows.judge.layouts import (
     StdioTest,
     by_name,
     detect,
+    worked_answer,
 )
 
 ID_FIELDS = ("id", "task_id", "question_id", "problem_id", "unique_id", "idx", "ID", "Record ID")
@@ -146,12 +146,8 @@ def override(fields: Fields, row: dict[str, Any], picks: dict[str, str]) -> Fiel
         value = row.get(name)
         if value is None or not str(value).strip():
             raise RowError(f"no {name!r} (from --field answer={name})")
-        text = str(value).strip()
-        if "\\boxed" in text:
-            text = last_boxed(text) or ""
-        elif "####" in text:
-            text = text.rsplit("####", 1)[1].strip().replace(",", "")
-        update["reference"] = text
+        found = worked_answer(str(value))
+        update["reference"] = str(value).strip() if found is None else found
     return fields.model_copy(update=update)
 
 
