@@ -385,7 +385,7 @@ def cancel(
 
 
 def _with_redis(redis_url: str | None, action: Any) -> Any:
-    """Run `action(redis)` on a fresh connection; a missing batch or Redis exits with the fix."""
+    """Run `action(redis)` on a fresh connection."""
     from workflows import queue
 
     settings = _queue_settings(redis_url)
@@ -397,11 +397,7 @@ def _with_redis(redis_url: str | None, action: Any) -> Any:
         finally:
             await redis.aclose()
 
-    try:
-        return uvloop.run(go())
-    except (KeyError, ConnectionError) as exc:
-        console.print(f"[red]error:[/] {exc.args[0]}")
-        raise typer.Exit(1) from None
+    return uvloop.run(go())  # a missing batch or Redis is a WorkflowsError: the root prints it
 
 
 def _queue_settings(redis_url: str | None, **extra: Any) -> QueueSettings:
@@ -416,6 +412,10 @@ def bench(
     workers: list[int] = typer.Option([1, 2, 4], help="Worker counts to measure (repeatable)."),
     concurrency: int = typer.Option(4, min=1, help="Runs at once per worker and in-process."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON lines."),
+    retry: Annotated[
+        int | None,
+        typer.Option(min=1, help="Instead: SIGKILL a worker mid-job N times, time the retry."),
+    ] = None,
 ) -> None:
     """Queue overhead per job and throughput with 1, 2, 4 workers against `batch run`, all on
     the scripted model server (a stand-in for a fast GPU) and a private redis-server.
@@ -425,7 +425,14 @@ def bench(
     from rich.table import Table
 
     from workflows.bench import bench as measure
+    from workflows.bench import retry_latency
 
+    if retry is not None:
+        with console.status(f"killing a worker mid-job {retry} times"):
+            retries = uvloop.run(retry_latency(retry))
+        for one in retries:
+            typer.echo(one.model_dump_json())
+        return
     rows = uvloop.run(measure(jobs, workers, concurrency))
     if as_json:
         for row in rows:
@@ -488,9 +495,8 @@ def worker(
     import logging.config
 
     from arq.logs import default_log_config
-    from arq.worker import Worker
 
-    from workflows.queue import worker_options
+    from workflows.queue import make_worker
 
     logging.config.dictConfig(default_log_config(verbose=False))  # a line per job, like `arq`
 
@@ -502,7 +508,7 @@ def worker(
 
     console.print(f"worker on {settings.redis_url}, {concurrency} jobs at once")
     asyncio.set_event_loop(uvloop.new_event_loop())  # arq runs on the current loop
-    Worker(**worker_options(settings, concurrency, open_agent, burst)).run()
+    make_worker(settings, concurrency, open_agent, burst).run()
 
 
 def redis(
