@@ -111,6 +111,18 @@ class Browser:
     def goto(self, url: str) -> None:
         self.send("Page.navigate", url=url)
 
+    def reload(self) -> None:
+        """Reload, and return once the new document is there (not the old one unloading)."""
+        self.evaluate("window.beforeReload = true")
+        self.send("Page.reload")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(RuntimeError):  # the page is between documents
+                if self.evaluate("window.beforeReload === undefined"):
+                    return
+            time.sleep(0.2)
+        raise TimeoutError("the page did not reload within 30 s")
+
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
         return result.get("result", {}).get("value")
