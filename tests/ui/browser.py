@@ -173,7 +173,7 @@ class Browser:
         self.wait_for(find, 30, f"button {label!r}")
         self.evaluate(f"{find}.click()")
 
-    def expand_all(self, seconds: float = 15) -> None:
+    def expand_all(self, seconds: float = 60) -> None:
         """Open every folded expander (a run's thinking), so its content is drawn and read;
         again if a redraw folds one back (the rerun after a turn ends does)."""
         deadline = time.monotonic() + seconds
