@@ -34,7 +34,12 @@ async def session(pool: SandboxPool) -> AsyncIterator[Session]:
 async def small_pool() -> AsyncIterator[SandboxPool]:
     """A pool of its own for tests that change limits."""
     settings = SandboxSettings(
-        pool_size=1, memory="128m", pids=64, max_sessions=1, acquire_timeout=5
+        pool_size=1,
+        memory="128m",
+        pids=64,
+        max_sessions=1,
+        acquire_timeout=5,
+        preload="numpy,sympy",  # the rest would not leave room to measure a bomb in 128m
     )
     async with SandboxPool(settings) as pool:
         yield pool
