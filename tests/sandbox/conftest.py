@@ -38,7 +38,7 @@ async def small_pool() -> AsyncIterator[SandboxPool]:
         memory="128m",
         pids=64,
         max_sessions=1,
-        acquire_timeout=5,
+        acquire_timeout=60,  # a container start under a loaded machine
         preload="numpy,sympy",  # the rest would not leave room to measure a bomb in 128m
     )
     async with SandboxPool(settings) as pool:
