@@ -220,13 +220,15 @@ class SandboxPool:
             item = self._ready.get_nowait()
             if isinstance(item, SandboxContainer):
                 doomed.append(item)
-        while self._tasks or self._idle:
-            for kept in self._idle.values():
+        while True:
+            for kept in self._idle.values():  # a reset finishing meanwhile may add one
                 doomed += [container for _, container in kept]
             self._idle.clear()
             for container in doomed:
                 self._track(container.destroy())
             doomed = []
+            if not self._tasks:
+                return
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _spawn(self) -> None:
