@@ -162,7 +162,9 @@ def bench(
     """
     from sandbox.bench import render, run_bench
 
-    report = _run(run_bench(_settings(pool_size=4), calls=calls, console=console))
+    report = _run(
+        run_bench(_settings(pool_size=4, acquire_timeout=300), calls=calls, console=console)
+    )
     render(Console(), report)
     if out:
         out.write_text(report.model_dump_json(indent=2))

@@ -168,6 +168,7 @@ async def test_fork_bomb_is_contained(small_pool: SandboxPool) -> None:
             "        n += 1\n"
             "except OSError:\n"
             "    pass\n"
-            "n"
+            "n",
+            timeout=60,
         )
         assert counted.value is not None and int(counted.value) < 64

@@ -82,4 +82,4 @@ async def test_waiting_is_reported_apart_from_running(small_pool: SandboxPool) -
                 async with small_pool.session(lazy=True) as other:
                     await other.run("1")
         finally:
-            small_pool.settings.acquire_timeout = 60
+            small_pool.settings.acquire_timeout = 120
