@@ -89,7 +89,7 @@ class SandboxPool:
         idle = sum(len(kept) for kept in self._idle.values())
         return {"ready": ready, "starting": self._starting, "in_use": in_use, "idle": idle}
 
-    async def warm(self, timeout: float = 60.0) -> None:
+    async def warm(self, timeout: float = 600.0) -> None:
         """Wait until the warm queue is full and no start, reset or removal is under way, so a
         benchmark measures a quiet pool (also a readiness check)."""
         async with asyncio.timeout(timeout):
