@@ -270,7 +270,7 @@ async def throughput(
 
         async def raw(question: str, count: int) -> None:
             await agent.client.complete(
-                agent.prompt(question, "math"),
+                agent.prompt(question, options).text,
                 max_tokens=max(count, 1),
                 stop=[],
                 sampling=agent.profile.sampling,

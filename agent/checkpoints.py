@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import StateSnapshot
 
@@ -27,14 +28,19 @@ class Checkpoints:
         self.graph = build_graph(saver)
         self._pending: set[asyncio.Task[None]] = set()
 
-    def save(self, run_id: str, state: AgentState) -> None:
-        task = asyncio.create_task(self._write(run_id, state), name=f"checkpoint {run_id}")
+    def save(self, thread_id: str, state: AgentState, run_id: str) -> None:
+        """The run's end state as the next checkpoint of LangGraph thread `thread_id`: the
+        run's own id, or a conversation's, whose history then holds one checkpoint a turn."""
+        task = asyncio.create_task(
+            self._write(thread_id, state, run_id), name=f"checkpoint {run_id}"
+        )
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _write(self, run_id: str, state: AgentState) -> None:
+    async def _write(self, thread_id: str, state: AgentState, run_id: str) -> None:
+        config: RunnableConfig = {**_thread(thread_id), "metadata": {"run_id": run_id}}
         try:
-            await self.graph.aupdate_state(_thread(run_id), dict(state), as_node="finalize")
+            await self.graph.aupdate_state(config, dict(state), as_node="finalize")
         except Exception:  # the run store still holds the run; say so and go on
             log.exception("could not write the checkpoint of run %s", run_id)
 
@@ -42,11 +48,16 @@ class Checkpoints:
         """Wait for every checkpoint saved so far to be written."""
         await asyncio.gather(*self._pending)
 
-    async def get(self, run_id: str) -> StateSnapshot:
-        """The state run `run_id` ended in (empty values for an unknown run)."""
+    async def get(self, thread_id: str) -> StateSnapshot:
+        """The state a run (or a conversation's last turn) ended in (empty values if none)."""
         await self.flush()
-        return await self.graph.aget_state(_thread(run_id))
+        return await self.graph.aget_state(_thread(thread_id))
+
+    async def history(self, thread_id: str) -> list[StateSnapshot]:
+        """A conversation's checkpoints, newest first: one per turn."""
+        await self.flush()
+        return [s async for s in self.graph.aget_state_history(_thread(thread_id))]
 
 
-def _thread(run_id: str) -> dict[str, dict[str, str]]:
-    return {"configurable": {"thread_id": run_id}}
+def _thread(thread_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id}}

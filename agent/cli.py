@@ -121,12 +121,17 @@ def api(
 
     from agent.api.app import create_app
     from agent.api.settings import ApiSettings
+    from agent.settings import AgentSettings
+    from agent.store import StoreOpenError, check_store
 
     overrides = {"host": host, "port": port}
     settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
     try:
         app = create_app(settings)
-    except ValueError as exc:
+        agent_settings = AgentSettings()
+        if agent_settings.persist:  # before anything starts: a bad path fails in a second
+            check_store(agent_settings.database)
+    except (ValueError, StoreOpenError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", loop="uvloop")

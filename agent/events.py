@@ -14,9 +14,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from sandbox.result import ExecResult
 
 Phase = Literal["thinking", "answer"]
-RunStatus = Literal[
-    "running", "ok", "error", "cancelled", "interrupted"
-]  # interrupted: its process died
+RunStatus = Literal["running", "ok", "error", "cancelled", "interrupted"]
 
 
 class Usage(BaseModel):
@@ -41,6 +39,8 @@ class RunStarted(_Event):
     options: dict[str, Any]
     model: str
     profile: str
+    thinking: bool | None = Field(None, description="Whether this run thinks (None: no mode).")
+    notes: list[str] = Field(default_factory=list, description="Settings that changed nothing.")
 
 
 class ThinkingDelta(_Event):
@@ -98,6 +98,28 @@ class Error(_Event):
     where: str
 
 
+class KernelRestored(_Event):
+    """A thread's kernel was gone (idle TTL, restart): it was rebuilt by replaying cells."""
+
+    type: Literal["kernel_restored"] = "kernel_restored"
+    cells: int
+    duration_ms: float = 0.0
+
+
+class KernelLost(_Event):
+    """A thread's kernel could not be rebuilt: this turn starts from a fresh interpreter."""
+
+    type: Literal["kernel_lost"] = "kernel_lost"
+    reason: str
+
+
+class ContextTrimmed(_Event):
+    """Earlier turns did not fit the context window and were left out of the prompt."""
+
+    type: Literal["context_trimmed"] = "context_trimmed"
+    dropped_turns: int
+
+
 Event = Annotated[
     RunStarted
     | ThinkingDelta
@@ -107,7 +129,10 @@ Event = Annotated[
     | BudgetExhausted
     | Answer
     | RunFinished
-    | Error,
+    | Error
+    | KernelRestored
+    | KernelLost
+    | ContextTrimmed,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

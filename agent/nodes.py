@@ -24,7 +24,7 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent.answer import fallback, last_boxed, last_python_block
+from agent import segments as seg
 from agent.events import (
     Answer,
     BudgetExhausted,
@@ -33,6 +33,7 @@ from agent.events import (
     Hint,
     ThinkingDelta,
 )
+from agent.kinds import kind_of
 from agent.state import AgentState, Route, RunContext
 from model_host.client import Completion
 from model_host.profiles import ModelProfile
@@ -186,10 +187,22 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> Step:
         "timings_ms": _add(state["timings_ms"], "model", model_ms),
     }
     if cut:
-        return go("hint", **update, reason="word")
+        return go("hint", **update, **_authored(state, update["transcript"], ctx), reason="word")
     assert completion is not None
     to, more = _route_after(completion, update["transcript"], used + tokens, state, ctx)
-    return go(to, **{**update, **more})
+    written = more.get("transcript", update["transcript"])
+    return go(to, **{**update, **more}, **_authored(state, written, ctx))
+
+
+def _authored(state: AgentState, transcript: str, ctx: RunContext) -> dict[str, Any]:
+    """The segments once the model's own text (prose and code) extends the transcript."""
+    before, profile = state["transcript"], ctx.profile
+    new = transcript[len(before) :]
+    return {
+        "segments": seg.authored(
+            state["segments"], before, new, profile.code_start, profile.code_end
+        )
+    }
 
 
 def _word_hint(text: str, scanned: int, state: AgentState, ctx: RunContext) -> tuple[bool, int]:
@@ -247,6 +260,7 @@ async def execute(state: AgentState, runtime: Runtime[RunContext]) -> Step:
         closed = transcript
     else:
         closed = transcript + f"\n{profile.code_end}"
+    segments = seg.add(state["segments"], "code", closed[len(transcript) :])
     index = state["tool_calls"] + 1
     if state["tool_calls"] >= ctx.options.max_tool_calls:
         output = (
@@ -254,16 +268,24 @@ async def execute(state: AgentState, runtime: Runtime[RunContext]) -> Step:
             "not run, and no more code can be run. Continue by reasoning alone."
         )
         write(Execution(index=index, status=Status.rejected, error=output, output=output))
-        return go("generate", transcript=closed + profile.output_block(output))
+        block = profile.output_block(output)
+        return go(
+            "generate",
+            transcript=closed + block,
+            segments=seg.add(segments, "tool_error", block),
+        )
     write(Code(index=index, code=code))
     started = time.perf_counter()
     result = await ctx.session.run(code, timeout=ctx.options.code_timeout)
     sandbox_ms = (time.perf_counter() - started) * 1000
     output = model_output(result)
     write(Execution(index=index, output=output, **result.model_dump()))
+    block = profile.output_block(output)
+    kind: seg.SegmentKind = "tool_output" if result.status == Status.ok else "tool_error"
     return go(
         "generate",
-        transcript=closed + profile.output_block(output),
+        transcript=closed + block,
+        segments=seg.add(segments, kind, block),
         tool_calls=index,
         timings_ms=_add(state["timings_ms"], "sandbox", sandbox_ms),
     )
@@ -287,7 +309,12 @@ async def hint(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     if transcript and not transcript.endswith(("\n", " ")):
         text = "\n\n" + text
     runtime.stream_writer(Hint(text=text, reason=state["reason"]))
-    return go("generate", transcript=transcript + text, hints=state["hints"] + 1)
+    return go(
+        "generate",
+        transcript=transcript + text,
+        segments=seg.add(state["segments"], "hint", text),
+        hints=state["hints"] + 1,
+    )
 
 
 @timed("force_answer")
@@ -300,7 +327,14 @@ async def force_answer(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     if open_code(transcript, ctx.profile) is not None:
         transcript += f"\n{ctx.profile.code_end}"
     transcript += ctx.profile.early_stop_text
-    return go("generate", transcript=transcript, phase="answer", reason="budget")
+    forced = transcript[len(state["transcript"]) :]
+    return go(
+        "generate",
+        transcript=transcript,
+        segments=seg.add(state["segments"], "forced", forced),
+        phase="answer",
+        reason="budget",
+    )
 
 
 @timed("finalize")
@@ -311,17 +345,16 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     for marker in (profile.think_end, profile.early_stop_text):
         if marker and marker in section:
             section = section.rsplit(marker, 1)[1]
-    extract = last_python_block if ctx.options.kind == "code" else last_boxed
-    answer = extract(section) or extract(transcript)
+    found = kind_of(ctx.options.kind).extract(section, transcript)
     runtime.stream_writer(
         Answer(
             text=section.strip(),
-            answer=answer if answer is not None else fallback(section),
-            extracted=answer is not None,
+            answer=found.answer,
+            extracted=found.marked,
             stop_cause=state["reason"] or "eos",
         )
     )
-    return Command(goto=END, update={"answer": answer if answer is not None else fallback(section)})
+    return Command(goto=END, update={"answer": found.answer})
 
 
 def _add(timings: dict[str, float], key: str, ms: float) -> dict[str, float]:

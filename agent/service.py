@@ -8,42 +8,61 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
+from typing import cast
 
 import httpx
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.errors import GraphRecursionError
 
 from agent.checkpoints import Checkpoints
-from agent.events import Error, Event, RunFinished, RunStarted, RunStatus, Usage
+from agent.events import (
+    ContextTrimmed,
+    Error,
+    Event,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+    Usage,
+)
 from agent.graph import build_graph, recursion_limit
+from agent.kinds import kind_of
 from agent.settings import AgentSettings, RunOptions
 from agent.state import AgentState, RunContext, initial_state
 from agent.store import RunStore, connect
 from model_host.client import CompletionClient, ModelRequestError, ModelUnavailable
 from model_host.host import ensure_embedded_server, profile_for
 from model_host.prepare import prepare_model
+from model_host.profiles import ThinkingMode
 from model_host.settings import ModelSettings
 from model_host.template import ChatTemplate
 from sandbox.pool import SandboxError, SandboxPool, Session
 from sandbox.settings import SandboxSettings
 
-MATH_INSTRUCTION = (
-    "Please reason step by step, and put your final answer within \\boxed{}. You may write "
-    "Python in ```python blocks; it runs, and its output follows in an ```output block."
-)
-CODE_INSTRUCTION = (
-    "Solve the task in Python. You may test code in ```python blocks; it runs, and its output "
-    "follows in an ```output block. End with the complete solution in one ```python block."
-)
-
 
 class QuestionError(ValueError):
     """The question cannot be run (empty, too long); the message says what to change."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The run store cannot keep a run now (missing, moved or unwritable): runs are refused."""
+
+
+Message = dict[str, str]  # {"role": ..., "content": ...}, as chat templates take them
+Setup = Callable[[], Awaitable[list[Event]]]
+
+
+@dataclass
+class Prompt:
+    text: str
+    dropped_turns: int  # earlier turns left out so that the prompt fits the context window
+    thinking: ThinkingMode
 
 
 class Agent:
@@ -90,6 +109,7 @@ class Agent:
         self.pool = await self._stack.enter_async_context(SandboxPool(self.sandbox_settings))
         if self.settings.persist:
             self.store = await self._stack.enter_async_context(RunStore(self.settings.database))
+            self._store_inode = os.stat(self.settings.database).st_ino
             connection = await connect(self.settings.checkpoints)
             self._stack.push_async_callback(connection.close)
             self.checkpoints = Checkpoints(AsyncSqliteSaver(connection))
@@ -104,9 +124,52 @@ class Agent:
     ) -> None:
         await self._stack.aclose()
 
-    def prompt(self, question: str, kind: str) -> str:
-        instruction = CODE_INSTRUCTION if kind == "code" else MATH_INSTRUCTION
-        return self.template.render([{"role": "user", "content": f"{question}\n\n{instruction}"}])
+    def prompt(
+        self,
+        question: str,
+        options: RunOptions,
+        history: Sequence[Message] = (),
+        thinking: bool | None = None,
+    ) -> Prompt:
+        """The question after the earlier messages, rendered with the model's own template.
+        Earlier turns (a user message and what follows it) are dropped oldest first until the
+        prompt leaves room for the run's budgets; the first kept message says so."""
+        instruction = kind_of(options.kind).instruction
+        mode = self.profile.thinking_mode(thinking, question)
+        system = [m for m in history if m["role"] == "system"]
+        turns = _turns([m for m in history if m["role"] != "system"])
+        last = {"role": "user", "content": f"{question}\n\n{instruction}"}
+        budget = options.answer_budget + (options.thinking_budget if mode.enabled else 0)
+        room = self.settings.context_length - self.settings.context_margin
+        room -= min(budget, room // 2)  # a long history may take at most half the window
+        dropped = 0
+        while True:
+            kept = [m for turn in turns[dropped:] for m in turn]
+            if dropped and kept:
+                note = f"(The {dropped} earliest turns of this conversation were left out.)\n\n"
+                kept[0] = {**kept[0], "content": note + kept[0]["content"]}
+            text = self.template.render([*system, *kept, last], **mode.template_kwargs)
+            if mode.enabled is False and not text.rstrip().endswith(str(self.profile.think_end)):
+                text += self.profile.no_think_prefill  # a template that knows no switch
+            if dropped >= len(turns) or self.template.count_tokens(text) <= room:
+                return Prompt(text=text, dropped_turns=dropped, thinking=mode)
+            dropped += 1
+
+    def store_problem(self) -> str | None:
+        """Why the run store cannot keep a run now, or None: it must still be the file that
+        was opened, in a directory that takes writes."""
+        if self.store is None:
+            return None
+        path = self.settings.database
+        try:
+            moved = os.stat(path).st_ino != self._store_inode
+        except OSError as exc:
+            return f"the run store {path} is gone ({exc.strerror}); restart the API to make it"
+        if moved:
+            return f"the run store {path} was replaced while open; restart the API"
+        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+            return f"the run store {path} is not writable; fix its permissions"
+        return None
 
     def check_question(self, question: str) -> str:
         question = question.strip()
@@ -119,9 +182,9 @@ class Agent:
             )
         return question
 
-    def _context(self, question: str, options: RunOptions, session: Session) -> RunContext:
+    def _context(self, prompt: str, options: RunOptions, session: Session) -> RunContext:
         return RunContext(
-            prompt=self.prompt(question, options.kind),
+            prompt=prompt,
             options=options,
             client=self.client,
             session=session,
@@ -134,14 +197,34 @@ class Agent:
         )
 
     async def solve(
-        self, question: str, options: RunOptions | None = None, run_id: str | None = None
+        self,
+        question: str,
+        options: RunOptions | None = None,
+        run_id: str | None = None,
+        *,
+        history: Sequence[Message] = (),
+        thinking: bool | None = None,
+        owner: str = "",
+        session: Session | None = None,
+        setup: Setup | None = None,
+        conversation: str | None = None,
     ) -> AsyncIterator[Event]:
-        """Run one question; yields every event, ending with exactly one `run_finished`."""
+        """Run one question; yields every event, ending with exactly one `run_finished`.
+
+        `history` holds the earlier messages of a conversation (system, user, assistant);
+        `session` a sandbox session that outlives the run (a thread's kernel), else the run
+        gets its own; `setup` runs after run_started (a kernel replay) and its events follow;
+        `conversation` checkpoints the run as a turn of that LangGraph thread (else its own).
+        """
         question = self.check_question(question)
         options = options or self.settings.run_options()
         run_id = run_id or uuid.uuid4().hex
+        prompt = self.prompt(question, options, history, thinking)
         seq = 0
-        state: AgentState = initial_state()
+        first: AgentState = initial_state()
+        if prompt.thinking.enabled is False:
+            first["phase"] = "answer"
+        state = first
         started = time.perf_counter()
         status: RunStatus = "error"
 
@@ -154,9 +237,10 @@ class Agent:
             return event
 
         if self.store is not None:
-            self.store.create(run_id, question, options.model_dump())
-        # the sandbox is released once the last event is out: the reader never waits on it
-        async with self.pool.session(lazy=True) as session:
+            self.store.create(run_id, question, options.model_dump(), owner)
+        async with contextlib.AsyncExitStack() as stack:
+            if session is None:  # released once the last event is out: no reader waits on it
+                session = await stack.enter_async_context(self.pool.session(lazy=True))
             try:
                 yield emit(
                     RunStarted(
@@ -164,19 +248,25 @@ class Agent:
                         options=options.model_dump(),
                         model=self.client.model,
                         profile=self.profile.name,
+                        thinking=prompt.thinking.enabled,
+                        notes=[prompt.thinking.note] if prompt.thinking.note else [],
                     )
                 )
+                if prompt.dropped_turns:
+                    yield emit(ContextTrimmed(dropped_turns=prompt.dropped_turns))
                 async with asyncio.timeout(options.timeout):
+                    for event in await setup() if setup else []:
+                        yield emit(event)
                     async for mode, chunk in self.graph.astream(
-                        initial_state(),
+                        first,
                         {"recursion_limit": recursion_limit(options, self.settings.round_tokens)},
-                        context=self._context(question, options, session),
+                        context=self._context(prompt.text, options, session),
                         stream_mode=["custom", "values"],
                     ):
                         if mode == "values":
-                            state = chunk
+                            state = cast(AgentState, chunk)
                         else:
-                            yield emit(chunk)
+                            yield emit(cast(Event, chunk))
                 status = "ok"
             except (asyncio.CancelledError, GeneratorExit):  # cancelled, or the reader went away
                 status = "cancelled"
@@ -196,9 +286,20 @@ class Agent:
                 event = emit(finished)
                 if self.store is not None:
                     self.store.finish(run_id, status, state["answer"])
+                    self.store.save_segments(run_id, prompt.text, state["segments"])
                 if self.checkpoints is not None:
-                    self.checkpoints.save(run_id, state)
+                    self.checkpoints.save(conversation or run_id, state, run_id)
             yield event
+
+
+def _turns(messages: list[Message]) -> list[list[Message]]:
+    """Messages grouped into turns, each starting at a user message."""
+    turns: list[list[Message]] = []
+    for message in messages:
+        if message["role"] == "user" or not turns:
+            turns.append([])
+        turns[-1].append(message)
+    return turns
 
 
 def usage_of(state: AgentState) -> Usage:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ProblemKind = Literal["math", "code"]
+from agent.kinds import KINDS, ProblemKind
 
 
 class RunOptions(BaseModel):
@@ -26,7 +25,9 @@ class RunOptions(BaseModel):
         description="Chance to insert a hint where the model writes Wait/Alternatively.",
     )
     seed: int | None = Field(None, description="Makes hint choice and sampling reproducible.")
-    kind: ProblemKind = Field("math", description="math: \\boxed{} answer; code: final program.")
+    kind: ProblemKind = Field(
+        "math", description="; ".join(f"{k.name}: {k.summary}" for k in KINDS.values())
+    )
     timeout: float = Field(600.0, gt=0, description="Wall-clock seconds for the whole run.")
     code_timeout: float = Field(10.0, gt=0, description="Seconds per code execution.")
 
@@ -43,6 +44,12 @@ class AgentSettings(BaseSettings, RunOptions):
     context_margin: int = Field(64, ge=0, description="Tokens kept free below the window.")
     max_question_chars: int = Field(32_000, ge=1, description="Longest question accepted.")
     persist: bool = Field(True, description="Keep runs in the SQLite store.")
+    kernel_ttl: float = Field(
+        1200.0, gt=0, description="Seconds a thread's idle kernel lives; then replayed on use."
+    )
+    max_kernels: int = Field(
+        4, ge=1, description="Open thread kernels per tenant; the least recently used goes."
+    )
     store_path: Path | None = Field(None, description="SQLite file; default STARTBOX_HOME/runs.db.")
     home: Path = Field(
         Path.home() / ".cache" / "startbox",

@@ -7,10 +7,11 @@ read first writes what is queued, so readers see all of it; a crash of the proce
 most the last `FLUSH_DELAY` of events. No transaction stays open between flushes, so other
 writers of the file never wait on one.
 
-Each run records its owner (host + pid + process start time, as sandbox containers do). A
-process that opens the store ends the runs left `running` by owners that are gone as
-`interrupted`, with an error event and a final event, so every reader (SSE replay, cancel)
-sees an end; runs of a live process, or of another host, are left alone.
+Each run records the process that runs it (host + pid + process start time, as sandbox
+containers do; `owner` is the API key's). A process that opens the store ends the runs left
+`running` by processes that are gone as `interrupted`, with an error event and a final event,
+so every reader (SSE replay, cancel) sees an end; runs of a live process, or of another host,
+are left alone.
 
 Nothing is dropped silently: a failed write, or one into a file that was deleted or replaced
 meanwhile, raises StoreWriteError at the next flush (every read flushes), and `health()` says
@@ -28,10 +29,11 @@ from pathlib import Path
 from types import TracebackType
 
 import aiosqlite
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from agent.errors import StoreUnavailable, StoreWriteError
 from agent.events import EVENT_ADAPTER, Error, Event, RunFinished, RunStatus, Usage
+from agent.segments import Segment
 from sandbox.owner import owner_alive, owner_id
 
 FLUSH_DELAY = 0.1  # seconds: how long queued rows wait for company
@@ -44,7 +46,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     answer TEXT,
     finished_at REAL,
-    owner TEXT
+    owner TEXT NOT NULL DEFAULT '',
+    process TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL,
@@ -53,9 +56,15 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (run_id, seq)
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at DESC);
+CREATE TABLE IF NOT EXISTS run_segments (
+    run_id TEXT PRIMARY KEY,
+    prompt TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL);
 """
-FIX = "set STARTBOX_AGENT_STORE_PATH to a writable file, or STARTBOX_AGENT_PERSIST=false"
+FIX = "point STARTBOX_AGENT_STORE_PATH (or STARTBOX_HOME) at a writable place"
+COLUMNS = "id, created_at, question, options, status, answer, finished_at, owner"
 
 
 async def connect(path: Path, busy_timeout: float = 30.0) -> aiosqlite.Connection:
@@ -69,6 +78,24 @@ async def connect(path: Path, busy_timeout: float = 30.0) -> aiosqlite.Connectio
     return db
 
 
+StoreOpenError = StoreUnavailable  # the name `startbox api` checks for
+
+
+def check_store(path: Path) -> None:
+    """Opens the store once, synchronously, and takes a write lock: a command that serves
+    runs checks this before it starts anything, so a bad path fails at once in one line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=5)
+        try:
+            db.execute("BEGIN IMMEDIATE")  # a read-only or locked file fails here
+            db.executescript(SCHEMA)  # commits
+        finally:
+            db.close()
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreUnavailable(f"cannot open the run store {path} ({exc}): {FIX}") from None
+
+
 class RunRecord(BaseModel):
     id: str
     created_at: float
@@ -77,7 +104,15 @@ class RunRecord(BaseModel):
     status: RunStatus
     answer: str | None = None
     finished_at: float | None = None
+    owner: str = Field("", exclude=True)  # a hash of the API key that made it, never shown
     events: list[Event] = []
+
+
+class Transcript(BaseModel):
+    """A run's rendered prompt and its turn as typed segments (agent.segments)."""
+
+    prompt: str
+    segments: list[Segment]
 
 
 class RunStore:
@@ -86,10 +121,11 @@ class RunStore:
         self.busy_timeout = busy_timeout  # how long a write waits for another writer's lock
         self._db: aiosqlite.Connection | None = None
         self._inode: int | None = None  # of the file opened: a deleted or replaced one differs
-        self._owner = owner_id()
-        self._runs: list[tuple[str, float, str, str, str, str]] = []
+        self._process = owner_id()
+        self._runs: list[tuple[str, float, str, str, str, str, str]] = []
         self._events: list[tuple[str, int, str]] = []
         self._ends: list[tuple[str, str | None, float, str]] = []
+        self._segments: list[tuple[str, str, str]] = []  # see save_segments
         self._due = asyncio.Event()  # a reader waits: write at once
         self._writing = asyncio.Lock()  # one transaction at a time on the one connection
         self._writer: asyncio.Task[None] | None = None
@@ -107,31 +143,33 @@ class RunStore:
             if self._db is not None:
                 await self._db.close()
                 self._db = None
-            raise StoreUnavailable(f"cannot open the run store {self.path}: {exc}; {FIX}") from exc
+            raise StoreUnavailable(f"cannot open the run store {self.path} ({exc}): {FIX}") from exc
         return self
 
     async def _migrate(self) -> None:
-        """Stores made before runs had owners gain the column (their old runs have none, and
-        count as of a process that is gone)."""
+        """Stores from before owners or processes gain the columns (their old runs have no
+        process, and count as of one that is gone)."""
         async with self.db.execute("PRAGMA table_info(runs)") as cursor:
             columns = {row[1] async for row in cursor}
         if "owner" not in columns:
-            await self.db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+            await self.db.execute("ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+        if "process" not in columns:
+            await self.db.execute("ALTER TABLE runs ADD COLUMN process TEXT")
 
     async def _end_orphans(self) -> None:
         """End the runs whose owning process is gone (see the module docstring)."""
-        async with self.db.execute("SELECT id, owner FROM runs WHERE status = 'running'") as rows:
-            running = [(str(run_id), owner) async for run_id, owner in rows]
-        orphans = [(run_id, owner) for run_id, owner in running
-                   if owner is None or not owner_alive(owner)]  # fmt: skip
+        async with self.db.execute("SELECT id, process FROM runs WHERE status = 'running'") as rows:
+            running = [(str(run_id), process) async for run_id, process in rows]
+        orphans = [(run_id, process) for run_id, process in running
+                   if process is None or not owner_alive(process)]  # fmt: skip
         now = time.time()
-        for run_id, owner in orphans:
+        for run_id, process in orphans:
             async with self.db.execute(
                 "SELECT coalesce(max(seq), 0) FROM events WHERE run_id = ?", (run_id,)
             ) as cursor:
                 row = await cursor.fetchone()
             seq = int(row[0]) if row else 0
-            who = f"process {owner}" if owner else "an earlier process"
+            who = f"process {process}" if process else "an earlier process"
             error = Error(
                 run_id=run_id, seq=seq + 1, where="interrupted",
                 message=f"the {who} running this run ended before it finished; ask again",
@@ -169,8 +207,10 @@ class RunStore:
             raise RuntimeError("use the store as `async with RunStore(path) as store:`")
         return self._db
 
-    def create(self, run_id: str, question: str, options: dict[str, object]) -> None:
-        row = (run_id, time.time(), question, json.dumps(options), "running", self._owner)
+    def create(
+        self, run_id: str, question: str, options: dict[str, object], owner: str = ""
+    ) -> None:
+        row = (run_id, time.time(), question, json.dumps(options), "running", owner, self._process)
         self._runs.append(row)
         self._start_writer()
 
@@ -185,7 +225,7 @@ class RunStore:
     async def flush(self) -> None:
         """Write everything queued so far, now; a failed write raises StoreWriteError here."""
         self._due.set()
-        if self._runs or self._events or self._ends:
+        if self._runs or self._events or self._ends or self._segments:
             self._start_writer()
         if self._writer is not None:
             await asyncio.shield(self._writer)
@@ -232,17 +272,19 @@ class RunStore:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FLUSH_DELAY):
                 await self._due.wait()
-        while self._runs or self._events or self._ends:
+        while self._runs or self._events or self._ends or self._segments:
             self._due.clear()
             queued = runs, events, ends = self._runs, self._events, self._ends
             self._runs, self._events, self._ends = [], [], []
+            segments, self._segments = self._segments, []
             try:
                 async with self._writing:
-                    await self._commit(runs, events, ends)
+                    await self._commit(runs, events, ends, segments)
             except Exception as exc:  # kept for the next flush, which also reports the error
                 with contextlib.suppress(sqlite3.Error):
                     await self.db.rollback()
                 self._runs[:0], self._events[:0], self._ends[:0] = queued
+                self._segments[:0] = segments
                 self._failure = StoreWriteError(
                     f"the run store {self.path} could not be written ({exc}); nothing was lost "
                     f"yet, it is retried at the next flush: {FIX}"
@@ -256,13 +298,14 @@ class RunStore:
 
     async def _commit(
         self,
-        runs: list[tuple[str, float, str, str, str, str]],
+        runs: list[tuple[str, float, str, str, str, str, str]],
         events: list[tuple[str, int, str]],
         ends: list[tuple[str, str | None, float, str]],
+        segments: list[tuple[str, str, str]],
     ) -> None:
         await self.db.executemany(
-            "INSERT INTO runs (id, created_at, question, options, status, owner) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (id, created_at, question, options, status, owner, process) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             runs,
         )
         await self.db.executemany(
@@ -271,11 +314,13 @@ class RunStore:
         await self.db.executemany(
             "UPDATE runs SET status = ?, answer = ?, finished_at = ? WHERE id = ?", ends
         )
+        await self._write_segments(segments)
         await self.db.commit()
 
     async def get(self, run_id: str, *, with_events: bool = True) -> RunRecord | None:
         await self.flush()
-        async with self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)) as cursor:
+        query = f"SELECT {COLUMNS} FROM runs WHERE id = ?"
+        async with self.db.execute(query, (run_id,)) as cursor:
             row = await cursor.fetchone()
         if row is None:
             return None
@@ -290,15 +335,39 @@ class RunStore:
         async with self.db.execute(query, (run_id, after)) as cursor:
             return [EVENT_ADAPTER.validate_json(body) async for (body,) in cursor]
 
-    async def recent(self, limit: int = 20) -> list[RunRecord]:
+    async def recent(self, limit: int = 20, owner: str | None = None) -> list[RunRecord]:
+        """The newest runs; only `owner`'s when given."""
         await self.flush()
-        query = "SELECT * FROM runs ORDER BY created_at DESC LIMIT ?"
-        async with self.db.execute(query, (limit,)) as cursor:
+        where, args = ("WHERE owner = ?", (owner, limit)) if owner is not None else ("", (limit,))
+        query = f"SELECT {COLUMNS} FROM runs {where} ORDER BY created_at DESC LIMIT ?"
+        async with self.db.execute(query, args) as cursor:
             return [_record(row) async for row in cursor]
+
+    # Segments: the run's transcript by author, one row per run, written with the other rows.
+
+    def save_segments(self, run_id: str, prompt: str, segments: list[Segment]) -> None:
+        """Queue the run's prompt and segments; a later save for the run replaces them."""
+        self._segments.append((run_id, prompt, json.dumps(segments)))
+        self._start_writer()
+
+    async def _write_segments(self, rows: list[tuple[str, str, str]]) -> None:
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO run_segments (run_id, prompt, body) VALUES (?, ?, ?)", rows
+        )
+
+    async def transcript(self, run_id: str) -> Transcript | None:
+        """The run's prompt and segments, or None for a run that saved none (yet)."""
+        await self.flush()
+        query = "SELECT prompt, body FROM run_segments WHERE run_id = ?"
+        async with self.db.execute(query, (run_id,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        return Transcript(prompt=str(row[0]), segments=json.loads(str(row[1])))
 
 
 def _record(row: aiosqlite.Row | tuple[object, ...]) -> RunRecord:
-    run_id, created_at, question, options, status, answer, finished_at, *_ = row
+    run_id, created_at, question, options, status, answer, finished_at, owner = row
     return RunRecord(
         id=str(run_id),
         created_at=float(created_at),  # type: ignore[arg-type]
@@ -307,4 +376,5 @@ def _record(row: aiosqlite.Row | tuple[object, ...]) -> RunRecord:
         status=status,
         answer=answer,
         finished_at=finished_at,
+        owner=str(owner),
     )

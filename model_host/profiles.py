@@ -7,6 +7,7 @@ library, the thinking-budget text and the recommended sampling live here, one pr
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -44,6 +45,18 @@ _EARLY_STOP = (
 )
 
 
+# Qwen3's soft switches: the last `/think` or `/no_think` in the user's text wins
+SOFT_SWITCH = re.compile(r"(?<!\S)/(think|no_think)(?!\S)")
+
+
+class ThinkingMode(BaseModel):
+    """How one turn thinks: on or off, the template's kwargs, and why a request was moot."""
+
+    enabled: bool | None = Field(description="None: the family has no thinking to switch.")
+    template_kwargs: dict[str, bool] = Field(default_factory=dict)
+    note: str | None = None
+
+
 class ModelProfile(BaseModel):
     name: str
     think_start: str | None
@@ -60,10 +73,46 @@ class ModelProfile(BaseModel):
     reasoning_parser: str | None = Field(
         None, description="vLLM --reasoning-parser for this family (only used when asked)."
     )
+    hybrid: bool = Field(
+        False, description="Thinking can be switched off per turn (Qwen3's enable_thinking)."
+    )
 
     @property
     def thinks(self) -> bool:
         return self.think_end is not None
+
+    @property
+    def no_think_prefill(self) -> str:
+        """The empty thinking block a hybrid template opens the answer with when thinking is
+        off; appended by hand when a template does not know `enable_thinking`."""
+        return f"{self.think_start}\n\n{self.think_end}\n\n"
+
+    def thinking_mode(self, requested: bool | None, text: str) -> ThinkingMode:
+        """The turn's mode: `requested` if given, else the text's last soft switch, else on.
+        Families without a switch think as they always do, and the note says so."""
+        switches = SOFT_SWITCH.findall(text)
+        wanted = (
+            requested if requested is not None else (switches[-1] == "think" if switches else None)
+        )
+        if self.hybrid:
+            enabled = True if wanted is None else wanted
+            return ThinkingMode(enabled=enabled, template_kwargs={"enable_thinking": enabled})
+        if not self.thinks:
+            note = (
+                None
+                if wanted is None
+                else (
+                    f"thinking={str(wanted).lower()} changes nothing: the {self.name} profile "
+                    "does not think"
+                )
+            )
+            return ThinkingMode(enabled=None, note=note)
+        note = (
+            None
+            if wanted in (None, True)
+            else (f"thinking=false changes nothing: {self.name} models always think")
+        )
+        return ThinkingMode(enabled=True, note=note)
 
     def hint_text(self, index: int) -> str:
         """Hint `index` (cycling through the library) plus the opening code fence."""
@@ -83,6 +132,7 @@ PROFILES: dict[str, ModelProfile] = {
         early_stop_text=_EARLY_STOP + "</think>\n\n",
         sampling=Sampling(temperature=0.6, top_p=0.95, top_k=20, min_p=0.0),
         reasoning_parser="qwen3",
+        hybrid=True,
     ),
     "qwq": ModelProfile(
         name="qwq",

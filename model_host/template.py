@@ -46,7 +46,8 @@ class ChatTemplate:
         add_generation_prompt: bool = True,
         **template_kwargs: Any,
     ) -> str:
-        """The prompt text; extra kwargs reach the template (e.g. enable_thinking for Qwen3)."""
+        """The prompt text; extra kwargs reach the template (e.g. enable_thinking for Qwen3;
+        a template that does not use a kwarg ignores it)."""
         text = self.tokenizer.apply_chat_template(
             messages,
             tokenize=False,

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from agent.api.metrics import Metrics
+from agent.conversation import Conversations
 from agent.events import Event, RunFinished
-from agent.service import Agent
+from agent.service import Agent, Message, StoreUnavailable
 from agent.settings import RunOptions
+from agent.threads import Thread
 
 KEEP_FINISHED = 60.0  # seconds a finished run stays in memory for late SSE readers
 
@@ -41,30 +43,82 @@ class LiveRun:
 
 
 class RunManager:
-    def __init__(self, agent: Agent, limit: int, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        limit: int,
+        metrics: Metrics,
+        conversations: Conversations | None = None,
+    ) -> None:
         self.agent = agent
         self.limit = limit
         self.metrics = metrics
+        self.conversations = conversations
         self.live: dict[str, LiveRun] = {}
 
     @property
     def running(self) -> int:
         return sum(not run.done for run in self.live.values())
 
-    def start(self, question: str, options: RunOptions) -> str:
-        """Start a run in the background; raises QuestionError or TooBusy at once."""
+    def admit(self, question: str) -> str:
+        """The checked question, if a run may start now; raises QuestionError, TooBusy or
+        StoreUnavailable at once, before anything runs."""
         question = self.agent.check_question(question)
         if self.running >= self.limit:
             raise TooBusy(f"{self.limit} runs are already running")
-        run = LiveRun(id=uuid.uuid4().hex)
+        if (problem := self.agent.store_problem()) is not None:
+            raise StoreUnavailable(problem)
+        return question
+
+    async def start(
+        self,
+        question: str,
+        options: RunOptions,
+        owner: str = "",
+        *,
+        history: Sequence[Message] = (),
+        thinking: bool | None = None,
+    ) -> str:
+        """Start a run in the background; the admission errors are raised at once. Returns
+        once the run is in the store, so its id can be read at once."""
+        question = self.admit(question)
+        run_id = uuid.uuid4().hex
+        events = self.agent.solve(
+            question, options, run_id, history=history, thinking=thinking, owner=owner
+        )
+        return await self._launch(run_id, events)
+
+    async def start_turn(
+        self,
+        thread: Thread,
+        question: str,
+        options: RunOptions,
+        thinking: bool | None,
+        history: Sequence[Message] | None = None,
+    ) -> tuple[str, int]:
+        """Start the next turn of a thread; returns its run id and turn number. `history`
+        replaces the thread's own earlier turns in the prompt (a chat client's messages)."""
+        assert self.conversations is not None
+        question = self.admit(question)
+        run_id = uuid.uuid4().hex
+        index = await self.conversations.begin(thread, run_id, question, thinking)
+        events = self.conversations.turn(
+            thread, index, question, options, thinking, run_id, history
+        )
+        return await self._launch(run_id, events), index
+
+    async def _launch(self, run_id: str, events: AsyncIterator[Event]) -> str:
+        run = LiveRun(id=run_id)
         self.live[run.id] = run
-        run.task = asyncio.create_task(self._drive(run, question, options), name=run.id)
+        run.task = asyncio.create_task(self._drive(run, events), name=run.id)
+        async with run.changed:  # run_started: the run is stored (a bounded wait: no I/O)
+            await run.changed.wait_for(functools.partial(run.moved_past, 0))
         return run.id
 
-    async def _drive(self, run: LiveRun, question: str, options: RunOptions) -> None:
+    async def _drive(self, run: LiveRun, events: AsyncIterator[Event]) -> None:
         self.metrics.active.inc()
         try:
-            async for event in self.agent.solve(question, options, run_id=run.id):
+            async for event in events:
                 await self._publish(run, [event])
         finally:
             self.metrics.active.dec()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -35,7 +36,7 @@ class Metrics:
     def bind_pool(self, size: Callable[[], dict[str, int]]) -> None:
         """Read the pool's counts at each scrape."""
         for state in ("ready", "starting", "in_use"):
-            self.pool.labels(state).set_function(lambda state=state: size()[state])
+            self.pool.labels(state).set_function(functools.partial(_count, size, state))
 
     def observe(self, event: Event) -> None:
         if event.type == "execution":
@@ -45,3 +46,7 @@ class Metrics:
             self.tokens.labels("thinking").inc(event.usage.thinking_tokens)
             self.tokens.labels("answer").inc(event.usage.answer_tokens)
             self.run_seconds.observe(event.timings_ms.get("total", 0.0) / 1000)
+
+
+def _count(size: Callable[[], dict[str, int]], state: str) -> float:
+    return size()[state]

@@ -1,22 +1,40 @@
-"""Request and response bodies of the REST API."""
+"""Request and response bodies of the REST API (the OpenAI facade's live in openai_schemas)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from agent.events import Event, RunStatus, Usage
 from agent.settings import ProblemKind
 from agent.store import RunRecord
+from agent.threads import ThreadSummary
 
 
-class RunRequest(BaseModel):
+def no_lone_surrogates(text: str) -> str:
+    """Text that UTF-8 can hold: JSON's \\ud800 escapes decode to lone surrogates, which no
+    store, tokenizer or response body can encode."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("the text holds a lone UTF-16 surrogate; send valid Unicode") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(no_lone_surrogates)]
+
+
+class Strict(BaseModel):
+    """Unknown fields and NaN/Infinity are refused (json.loads accepts both)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class RunRequest(Strict):
     """A question and optional per-run settings; budgets are capped by the server."""
 
-    model_config = {"extra": "forbid"}
-
-    question: str = Field(min_length=1)
+    question: Text = Field(min_length=1)
     thinking_budget: int | None = Field(None, ge=0)
     answer_budget: int | None = Field(None, ge=1)
     max_tool_calls: int | None = Field(None, ge=0)
@@ -25,11 +43,19 @@ class RunRequest(BaseModel):
     seed: int | None = None
     kind: ProblemKind | None = None
     timeout: float | None = Field(None, gt=0)
+    thinking: bool | None = Field(
+        None, description="Think before answering (Qwen3's enable_thinking); null: the default."
+    )
 
 
 class RunCreated(BaseModel):
     id: str
     status: RunStatus
+
+
+class TurnCreated(RunCreated):
+    thread_id: str
+    turn: int
 
 
 class RunList(BaseModel):
@@ -45,22 +71,13 @@ class SolveResult(BaseModel):
     events: list[Event]
 
 
-class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, object]] | None = None
+class ThreadCreate(Strict):
+    title: Text | None = Field(None, max_length=200)
 
 
-class ChatRequest(BaseModel):
-    """The OpenAI chat-completions fields the facade honours; agent settings may ride along
-    as extra fields (the `extra_body` of OpenAI clients)."""
+class ThreadFork(Strict):
+    turn: int = Field(ge=1, description="The last turn the fork keeps.")
 
-    model: str
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
-    thinking_budget: int | None = Field(None, ge=0)
-    max_tool_calls: int | None = Field(None, ge=0)
-    min_tool_calls: int | None = Field(None, ge=0)
-    hint_rounds: int | None = Field(None, ge=0)
+
+class ThreadList(BaseModel):
+    threads: list[ThreadSummary]

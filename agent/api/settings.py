@@ -12,6 +12,9 @@ class ApiSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface to listen on.")
     port: int = Field(8000, ge=1, le=65535)
     keys: str = Field("", description="Comma-separated API keys (STARTBOX_API_KEYS).")
+    admin_keys: str = Field(
+        "", description="Comma-separated keys that see every key's runs and threads."
+    )
     open: bool = Field(False, description="Serve without keys; only when set on purpose.")
     max_concurrent_runs: int = Field(8, ge=1, description="Runs at once; more get 429.")
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Largest request body.")
@@ -24,4 +27,13 @@ class ApiSettings(BaseSettings):
 
     @property
     def key_set(self) -> frozenset[str]:
-        return frozenset(key.strip() for key in self.keys.split(",") if key.strip())
+        """Every accepted key: the plain ones and the admin ones."""
+        return _keys(self.keys) | self.admin_key_set
+
+    @property
+    def admin_key_set(self) -> frozenset[str]:
+        return _keys(self.admin_keys)
+
+
+def _keys(text: str) -> frozenset[str]:
+    return frozenset(key.strip() for key in text.split(",") if key.strip())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from agent.events import Answer, Execution, Hint, RunFinished
 from agent.nodes import tokens_at_most
 from agent.service import Agent
+from agent.settings import RunOptions
 from model_host.profiles import get_profile
 from tests.agent.conftest import Script, collect, of_type
 
@@ -219,7 +220,7 @@ def test_token_bound_holds_for_the_model_tokenizer(agent: Agent) -> None:
         "```output\nTraceback (most recent call last):\n  ZeroDivisionError\n```\n",
         "∑ᵢ xᵢ² = 42 — ça va? 数学 🙂🙂🙂",
         "\t" * 50 + "    " * 50,
-        agent.prompt("What is 2 + 2?", "math"),
+        agent.prompt("What is 2 + 2?", RunOptions()).text,
     ]
     for text in texts:
         assert agent.template.count_tokens(text) <= tokens_at_most(text), text
