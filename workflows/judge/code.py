@@ -316,7 +316,9 @@ async def reference_results(
     try:
         for i in range(0, len(requests), BATCH_CALLS):
             batch = "[" + ",".join(requests[i : i + BATCH_CALLS]) + "]"
-            code = f"_sb_calls({'eval(%r, %s)' % (problem.entry_point, space)!r}, {json.dumps(batch)})"
+            code = (
+                f"_sb_calls({'eval(%r, %s)' % (problem.entry_point, space)!r}, {json.dumps(batch)})"
+            )
             out.extend(reply_value(await trusted.run(code, timeout), "the reference solution"))
     finally:
         await trusted.run(f"del {space}", timeout)
