@@ -136,7 +136,7 @@ def api(
     except ValidationError:
         raise  # an invalid setting: the root prints it in one line
     except (ValueError, StoreOpenError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", loop="uvloop")
 

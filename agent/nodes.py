@@ -119,6 +119,8 @@ def wants_hint(state: AgentState, ctx: RunContext) -> bool:
 async def generate(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     ctx, write = runtime.context, runtime.stream_writer
     profile, options = ctx.profile, ctx.options
+    if options.hint_at_start and not state["model_calls"] and not state["hints"]:
+        return go("hint", reason="start")
     phase = state["phase"]
     thinking = phase == "thinking"
     used = state["thinking_tokens"] if thinking else state["answer_tokens"]

@@ -24,6 +24,11 @@ class RunOptions(BaseModel):
         le=1,
         description="Chance to insert a hint where the model writes Wait/Alternatively.",
     )
+    hint_at_start: bool = Field(
+        False,
+        description="Open the turn with a hint (Hint-RFT collection from models whose "
+        "thinking rarely ends within the budget).",
+    )
     seed: int | None = Field(None, description="Makes hint choice and sampling reproducible.")
     kind: ProblemKind = Field(
         "math", description="; ".join(f"{k.name}: {k.summary}" for k in KINDS.values())

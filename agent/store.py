@@ -7,11 +7,10 @@ read first writes what is queued, so readers see all of it; a crash of the proce
 most the last `FLUSH_DELAY` of events. No transaction stays open between flushes, so other
 writers of the file never wait on one.
 
-Each run records the process that runs it (host + pid + process start time, as sandbox
-containers do; `owner` is the API key's). A process that opens the store ends the runs left
-`running` by processes that are gone as `interrupted`, with an error event and a final event,
-so every reader (SSE replay, cancel) sees an end; runs of a live process, or of another host,
-are left alone.
+Each run records its process (host + pid + process start time, as sandbox containers do). A
+process that opens the store ends the runs left `running` by processes that are gone as
+`interrupted`, with an error event and a final event, so every reader (SSE replay, cancel)
+sees an end; runs of a live process, or of another host, are left alone.
 
 Nothing is dropped silently: a failed write, or one into a file that was deleted or replaced
 meanwhile, raises StoreWriteError at the next flush (every read flushes), and `health()` says
@@ -46,8 +45,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     answer TEXT,
     finished_at REAL,
-    owner TEXT NOT NULL DEFAULT '',
-    process TEXT
+    owner TEXT NOT NULL DEFAULT '',  -- who asked: a hash of the API key
+    process TEXT  -- which process runs it: host:pid:start time (sandbox.owner)
 );
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL,
@@ -63,8 +62,8 @@ CREATE TABLE IF NOT EXISTS run_segments (
 );
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, at REAL NOT NULL);
 """
-FIX = "point STARTBOX_AGENT_STORE_PATH (or STARTBOX_HOME) at a writable place"
 COLUMNS = "id, created_at, question, options, status, answer, finished_at, owner"
+FIX = "set STARTBOX_AGENT_STORE_PATH to a writable file, or STARTBOX_AGENT_PERSIST=false"
 
 
 async def connect(path: Path, busy_timeout: float = 30.0) -> aiosqlite.Connection:
@@ -78,12 +77,14 @@ async def connect(path: Path, busy_timeout: float = 30.0) -> aiosqlite.Connectio
     return db
 
 
-StoreOpenError = StoreUnavailable  # the name `startbox api` checks for
+class StoreOpenError(RuntimeError):
+    """The run store's file cannot be opened or written; the message names path and fix."""
 
 
 def check_store(path: Path) -> None:
     """Opens the store once, synchronously, and takes a write lock: a command that serves
     runs checks this before it starts anything, so a bad path fails at once in one line."""
+    fix = "point STARTBOX_AGENT_STORE_PATH (or STARTBOX_HOME) at a writable place"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, timeout=5)
@@ -93,7 +94,7 @@ def check_store(path: Path) -> None:
         finally:
             db.close()
     except (OSError, sqlite3.Error) as exc:
-        raise StoreUnavailable(f"cannot open the run store {path} ({exc}): {FIX}") from None
+        raise StoreOpenError(f"cannot open the run store {path} ({exc}): {fix}") from None
 
 
 class RunRecord(BaseModel):
@@ -143,12 +144,12 @@ class RunStore:
             if self._db is not None:
                 await self._db.close()
                 self._db = None
-            raise StoreUnavailable(f"cannot open the run store {self.path} ({exc}): {FIX}") from exc
+            raise StoreUnavailable(f"cannot open the run store {self.path}: {exc}; {FIX}") from exc
         return self
 
     async def _migrate(self) -> None:
-        """Stores from before owners or processes gain the columns (their old runs have no
-        process, and count as of one that is gone)."""
+        """Stores made before runs had owners or processes gain the columns (their old runs
+        have no process, and count as of a process that is gone)."""
         async with self.db.execute("PRAGMA table_info(runs)") as cursor:
             columns = {row[1] async for row in cursor}
         if "owner" not in columns:

@@ -23,7 +23,8 @@ from startbox.errors import one_line
 from startbox.stack_cli import app as stack_app
 from ui.cli import run_ui
 from workflows.cli import app as batch_app
-from workflows.cli import redis, worker
+from workflows.cli import grade, redis, worker
+from workflows.rft.cli import app as rft_app
 
 
 class Startbox(typer.Typer):
@@ -66,9 +67,11 @@ app.add_typer(model_app, name="model")
 app.add_typer(agent_app, name="agent")
 app.add_typer(batch_app, name="batch")
 app.add_typer(stack_app, name="stack")
+app.add_typer(rft_app, name="rft")
 app.command()(solve)
 app.command()(demo)
 app.command()(api)
 app.command("ui")(run_ui)
 app.command()(worker)
 app.command()(redis)
+app.command()(grade)
