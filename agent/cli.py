@@ -118,6 +118,7 @@ def api(
     Example: STARTBOX_API_KEYS=secret startbox api --port 8000
     """
     import uvicorn
+    from pydantic import ValidationError
 
     from agent.api.app import create_app
     from agent.api.settings import ApiSettings
@@ -126,15 +127,36 @@ def api(
 
     overrides = {"host": host, "port": port}
     settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
+    check_port(settings.host, settings.port)  # before the embedded vLLM spends a minute starting
     try:
         app = create_app(settings)
         agent_settings = AgentSettings()
         if agent_settings.persist:  # before anything starts: a bad path fails in a second
             check_store(agent_settings.database)
+    except ValidationError:
+        raise  # an invalid setting: the root prints it in one line
     except (ValueError, StoreOpenError) as exc:
         console.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", loop="uvloop")
+
+
+def check_port(host: str, port: int) -> None:
+    """PortBusy unless `host:port` can be bound now (with SO_REUSEADDR, as uvicorn binds)."""
+    import socket
+
+    from agent.errors import PortBusy
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise PortBusy(
+            f"cannot serve on {host}:{port} ({exc.strerror or exc}): stop what listens there, "
+            "or pick another port with --port or STARTBOX_API_PORT"
+        ) from exc
 
 
 DEMO_QUESTION = (

@@ -22,6 +22,8 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.errors import GraphRecursionError
 
 from agent.checkpoints import Checkpoints
+from agent.errors import AgentError
+from agent.errors import StoreUnavailable as StoreUnavailable  # raised here by the API manager
 from agent.events import (
     ContextTrimmed,
     Error,
@@ -46,12 +48,8 @@ from sandbox.pool import SandboxError, SandboxPool, Session
 from sandbox.settings import SandboxSettings
 
 
-class QuestionError(ValueError):
+class QuestionError(AgentError, ValueError):
     """The question cannot be run (empty, too long); the message says what to change."""
-
-
-class StoreUnavailable(RuntimeError):
-    """The run store cannot keep a run now (missing, moved or unwritable): runs are refused."""
 
 
 Message = dict[str, str]  # {"role": ..., "content": ...}, as chat templates take them

@@ -156,8 +156,11 @@ async def _run(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from workflows.results import prepare
     from workflows.runner import pending, run_batch
 
+    if cut := prepare(out):  # before the model starts: a bad --out fails in a second
+        console.print(f"cut a torn last line ({cut} bytes) off {out}: its sample runs again")
     todo, done = pending(problems, samples, out)
     console.print(f"{len(todo)} runs to do, {done} already in {out}")
     async with contextlib.AsyncExitStack() as stack:
@@ -359,7 +362,9 @@ def results(
     Example: startbox batch results demo --out demo.jsonl
     """
     from workflows import queue
+    from workflows.results import prepare
 
+    prepare(out)
     rows = _with_redis(redis_url, lambda redis: queue.results(redis, name))
     out.write_text("".join(r.model_dump_json() + "\n" for r in rows), encoding="utf-8")
     report(out, as_json=False)
