@@ -94,7 +94,7 @@ def train(
     import datasets
     import torch
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from transformers.utils import logging as hf_logging
     from trl import SFTConfig, SFTTrainer
 
@@ -152,6 +152,7 @@ def train(
         peft_config=peft,
         callbacks=[_progress_callback(curve, report)],
     )
+    trainer.remove_callback(PrinterCallback)  # our progress shows the loss; no raw log dicts
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints) if resume else None)
     seconds = time.perf_counter() - started
