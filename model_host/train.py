@@ -170,11 +170,26 @@ def train(
         steps=trainer.state.global_step,
         seconds=seconds,
         train_tokens=int(getattr(trainer, "_total_train_tokens", 0)),
-        loss_curve=curve,
+        loss_curve=_curve(trainer.state.log_history, curve),
         options=options,
     )
     write_card(result)
     return result
+
+
+def _curve(history: list[dict[str, float]], live: list[LossPoint]) -> list[LossPoint]:
+    """Every logged step, those before a resume too (the checkpoint keeps the log history);
+    tokens/s is known for the steps this process ran."""
+    rates = {point.step: point.tokens_per_s for point in live}
+    return [
+        LossPoint(
+            step=int(entry["step"]),
+            loss=entry["loss"],
+            tokens_per_s=rates.get(int(entry["step"]), 0.0),
+        )  # fmt: skip
+        for entry in history
+        if "loss" in entry
+    ]
 
 
 def _progress_callback(curve: list[LossPoint], report: Report | None) -> TrainerCallback:
