@@ -186,7 +186,7 @@ def _curve(history: list[dict[str, float]], live: list[LossPoint]) -> list[LossP
             step=int(entry["step"]),
             loss=entry["loss"],
             tokens_per_s=rates.get(int(entry["step"]), 0.0),
-        )  # fmt: skip
+        )
         for entry in history
         if "loss" in entry
     ]
