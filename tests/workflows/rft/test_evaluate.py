@@ -1,4 +1,4 @@
-"""`rft eval`'s figures: spontaneous tool use, tool errors, accuracy, over the runs that finished."""
+"""`rft eval`'s figures: spontaneous tool use, tool errors, accuracy, over finished runs."""
 
 from __future__ import annotations
 
@@ -18,4 +18,4 @@ def test_rates_count_finished_runs_and_hinted_calls_are_not_spontaneous() -> Non
     assert (report.runs, report.failed_runs) == (4, 1)
     assert report.tool_use_rate == 2 / 4 and report.accuracy == 2 / 4
     assert report.tool_error_rate == 1 / 4  # failed rounds / all rounds (1 + 2 + 1 + 0)
-X
+    assert report.hints == 1  # c's; e's is not counted: it did not finish
