@@ -119,7 +119,7 @@ def run(steps: list[Step], say: Callable[[str], None], ready_timeout: float = 90
             env = {**os.environ, **step.env}
             if step.serve:
                 servers.append(subprocess.Popen(step.argv, env=env))
-                _wait_ready(servers[-1], f"http://127.0.0.1:{step.port}", ready_timeout)
+                wait_ready(servers[-1], f"http://127.0.0.1:{step.port}", ready_timeout)
                 continue
             code = subprocess.run(step.argv, env=env, check=False).returncode
             if code != 0:
@@ -131,7 +131,7 @@ def run(steps: list[Step], say: Callable[[str], None], ready_timeout: float = 90
             server.wait(timeout=60)
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float) -> None:
+def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
