@@ -132,7 +132,7 @@ def api(
         if agent_settings.persist:  # before anything starts: a bad path fails in a second
             check_store(agent_settings.database)
     except (ValueError, StoreOpenError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", loop="uvloop")
 

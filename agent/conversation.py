@@ -72,7 +72,7 @@ class Conversations:
     async def begin(self, thread: Thread, run_id: str, question: str, thinking: bool | None) -> int:
         """Claim the thread for a new turn; returns the turn's index."""
         kernel = self.kernels.get(thread.id)
-        if (kernel and kernel.busy) or any(t.status == "running" for t in thread.turns):
+        if kernel and kernel.busy:  # a turn left `running` by a dead process does not count
             raise ThreadBusy(f"thread {thread.id} is still answering its last turn; wait for it")
         return await self.threads.add_turn(thread.id, run_id, question, thinking)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from agent.answer import last_boxed
 from agent.kinds import KINDS, ProblemKind
@@ -47,6 +47,7 @@ class Problem(BaseModel):
     kind: ProblemKind
     question: str
     layout: str = "generic"
+    row: int = 0  # 1-based row number in its file (0: not from a file)
     reference: str | None = None  # math: the expected answer; choice: the letter
     options: list[str] | None = None  # choice: the options as shown (A, B, ...)
     test: str | None = None  # code: test code (check(candidate), asserts)
@@ -70,6 +71,7 @@ class Dataset(BaseModel):
     layout_source: str = ""
     problems: list[Problem]
     bad_rows: list[BadRow] = []
+    rows: list[dict[str, Any] | None] = Field([], exclude=True, repr=False)  # as read
 
 
 def read_rows(path: Path) -> tuple[list[dict[str, Any] | None], list[BadRow]]:
@@ -103,9 +105,10 @@ def _jsonl_rows(path: Path) -> tuple[list[dict[str, Any] | None], list[BadRow]]:
         table = datasets.load_dataset("json", data_files=str(path), split="train")
         # arrow fills a key a row lacks with None: drop those, as the row was written
         return [{k: v for k, v in row.items() if v is not None} for row in table.to_list()], []
-    except Exception:
+    except Exception:  # any arrow failure (a torn line, mixed types): read line by line
         pass
-    rows, bad = [], []
+    rows: list[dict[str, Any] | None] = []
+    bad: list[BadRow] = []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -125,9 +128,10 @@ def _jsonl_rows(path: Path) -> tuple[list[dict[str, Any] | None], list[BadRow]]:
 
 
 def choose_layout(rows: list[dict[str, Any] | None]) -> Layout:
-    """The layout most of the first rows match."""
-    votes = Counter(detect(row).name for row in rows[:20] if row)
-    return by_name(votes.most_common(1)[0][0]) if votes else GENERIC
+    """The layout all of the first rows match; rows that disagree (a hand-made mix of fields)
+    are read by the usual field names instead."""
+    votes = Counter(detect(row).name for row in rows[:50] if row)
+    return by_name(next(iter(votes))) if len(votes) == 1 else GENERIC
 
 
 def override(fields: Fields, row: dict[str, Any], picks: dict[str, str]) -> Fields:
@@ -151,6 +155,14 @@ def override(fields: Fields, row: dict[str, Any], picks: dict[str, str]) -> Fiel
     return fields.model_copy(update=update)
 
 
+def _read_picked(layout: Layout, row: dict[str, Any], kind: str | None) -> Fields:
+    """With --field overrides, a row need not have the layout's own question/answer fields."""
+    try:
+        return layout.read(row, kind or "math")
+    except RowError:
+        return GENERIC.read({"question": "-", "answer": "-", **row}, kind or "math")
+
+
 def problems_of(
     name: str,
     rows: list[dict[str, Any] | None],
@@ -165,7 +177,10 @@ def problems_of(
         if row is None:
             continue
         try:
-            fields = override(layout.read(row, kind or "math"), row, picks)
+            base = (
+                layout.read(row, kind or "math") if not picks else _read_picked(layout, row, kind)
+            )
+            fields = override(base, row, picks)
         except (RowError, ValidationError) as exc:
             bad.append(BadRow(line=number, reason=str(exc).splitlines()[0]))
             continue
@@ -242,8 +257,9 @@ def load(
     problems, more = problems_of(name, rows, kind, picks, chosen)
     bad = sorted([*bad, *more], key=lambda b: b.line)
     return Dataset(
-        name=name, layout=chosen.name, layout_source=chosen.source, problems=problems, bad_rows=bad
-    )
+        name=name, layout=chosen.name, layout_source=chosen.source, problems=problems,
+        bad_rows=bad, rows=rows,
+    )  # fmt: skip
 
 
 def _hub_rows(source: str) -> list[dict[str, Any] | None]:

@@ -7,10 +7,11 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+from agent.api.deps import plain_json
 from agent.api.limits import BodyLimit
 from agent.api.manager import RunManager, TooBusy, UnknownRun
 from agent.api.metrics import Metrics
@@ -56,7 +57,12 @@ def create_app(
             finally:
                 await app.state.manager.shutdown()
 
-    app = FastAPI(title="startbox", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="startbox",
+        version="0.1.0",
+        lifespan=lifespan,
+        dependencies=[Depends(plain_json)],
+    )
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -73,6 +74,34 @@ async def require_key(
 
 
 CallerDep = Annotated[Caller, Depends(require_key)]
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(constant)
+
+
+async def plain_json(request: Request) -> None:
+    """Refuses NaN/Infinity and lone UTF-16 surrogates (`"\ud800"`) anywhere in a JSON body,
+    even in fields nobody reads: `json.loads` accepts both, yet no store, tokenizer or
+    response can hold them."""
+    if "json" not in request.headers.get("content-type", ""):
+        return
+    try:
+        body = json.loads(await request.body(), parse_constant=_not_json)
+    except ValueError as exc:
+        if exc.args and exc.args[0] in ("NaN", "Infinity", "-Infinity"):
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                f"{exc.args[0]} is not JSON: send finite numbers",
+            ) from None
+        return  # other malformed bodies get FastAPI's own 422
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "the body holds a lone UTF-16 surrogate (such as \\ud800): send valid Unicode",
+        ) from None
 
 
 def manager_of(request: Request) -> RunManager:

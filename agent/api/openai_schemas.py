@@ -6,19 +6,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.api.schemas import Text
-
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
 class ContentPart(BaseModel):
     type: str
-    text: Text | None = None
+    text: str | None = None
 
 
 class ChatMessage(BaseModel):
     role: Role
-    content: Text | list[ContentPart] | None = None
+    content: str | list[ContentPart] | None = None
 
     @property
     def text(self) -> str:

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.events import Event, RunStatus, Usage
 from agent.settings import ProblemKind
 from agent.store import RunRecord
 from agent.threads import ThreadSummary
-
-
-def no_lone_surrogates(text: str) -> str:
-    """Text that UTF-8 can hold: JSON's \\ud800 escapes decode to lone surrogates, which no
-    store, tokenizer or response body can encode."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        raise ValueError("the text holds a lone UTF-16 surrogate; send valid Unicode") from None
-    return text
-
-
-Text = Annotated[str, AfterValidator(no_lone_surrogates)]
 
 
 class Strict(BaseModel):
@@ -34,7 +19,7 @@ class Strict(BaseModel):
 class RunRequest(Strict):
     """A question and optional per-run settings; budgets are capped by the server."""
 
-    question: Text = Field(min_length=1)
+    question: str = Field(min_length=1)
     thinking_budget: int | None = Field(None, ge=0)
     answer_budget: int | None = Field(None, ge=1)
     max_tool_calls: int | None = Field(None, ge=0)
@@ -72,7 +57,7 @@ class SolveResult(BaseModel):
 
 
 class ThreadCreate(Strict):
-    title: Text | None = Field(None, max_length=200)
+    title: str | None = Field(None, max_length=200)
 
 
 class ThreadFork(Strict):

@@ -21,8 +21,8 @@ import ast
 import asyncio
 import contextlib
 import json
-import uuid
 import math
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,7 +281,7 @@ async def stdio_tests(
     pool: SandboxPool, trusted: Trusted, problem: Problem, program: str, timeout: float
 ) -> Outcome:
     async with pool.session() as session:
-        await start(session, "", problem.setup, timeout)
+        await start(session, "None", problem.setup, timeout)
         for number, test in enumerate(problem.stdio, start=1):
             result = await call(session, f"_sb_stdio({program!r}, {test.input!r})", timeout)
             if result.status == "timeout":
@@ -316,7 +316,8 @@ async def reference_results(
     try:
         for i in range(0, len(requests), BATCH_CALLS):
             batch = "[" + ",".join(requests[i : i + BATCH_CALLS]) + "]"
-            code = f"_sb_calls({'eval(%r, %s)' % (problem.entry_point, space)!r}, {json.dumps(batch)})"
+            entry = f"eval({problem.entry_point!r}, {space})"
+            code = f"_sb_calls({entry!r}, {json.dumps(batch)})"
             out.extend(reply_value(await trusted.run(code, timeout), "the reference solution"))
     finally:
         await trusted.run(f"del {space}", timeout)

@@ -518,5 +518,6 @@ def by_name(name: str) -> Layout:
         if layout.name == name:
             return layout
     raise ValueError(
-        f"unknown layout {name!r}: use one of {', '.join(each.name for each in [*LAYOUTS, GENERIC])}"
+        f"unknown layout {name!r}: use one of "
+        + ", ".join(each.name for each in [*LAYOUTS, GENERIC])
     )

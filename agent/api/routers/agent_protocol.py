@@ -25,7 +25,7 @@ from agent.api.deps import CallerDep, ConversationsDep, Manager, Settings
 from agent.api.limits import capped_options
 from agent.api.manager import RunManager
 from agent.api.routers.threads import owned_thread
-from agent.api.schemas import RunRequest, Text
+from agent.api.schemas import RunRequest
 from agent.conversation import Conversations
 from agent.events import Answer, Code, Event, Execution, RunFinished, RunStatus
 from agent.threads import Thread, Turn
@@ -52,7 +52,7 @@ class Loose(BaseModel):
 class InputMessage(Loose):
     role: str | None = None
     type: str | None = None
-    content: Text | list[dict[str, Any]]
+    content: str | list[dict[str, Any]]
 
     @property
     def text(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,13 +16,18 @@ from model_host.scripted import Reply, ScriptedServer
 from tests.ports import free_port, scripted_api_env
 
 KEY = "test-key"
+OTHER_KEY = "second-key"
+ADMIN_KEY = "admin-key"
 MAX_RUNS = 3
+KERNEL_TTL = 3.0  # seconds: short, so that a test sees an idle kernel go
 
 
 @dataclass
 class Api:
     url: str
     scripted: ScriptedServer
+    log: Path
+    process: asyncio.subprocess.Process
 
     def client(self, key: str | None = KEY, timeout: float = 60) -> httpx.AsyncClient:
         headers = {"x-api-key": key} if key else {}
@@ -30,33 +36,51 @@ class Api:
 
 @pytest.fixture(scope="session")
 async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
-    workdir = tmp_path_factory.mktemp("api")
-    port = free_port()
-    async with ScriptedServer([], default=Reply(text="<think>\nok</think>")) as scripted:
-        env = {
-            **scripted_api_env(
-                scripted.base_url,
-                workdir,
-                port,
-                keys=f"{KEY},second-key",
-                max_concurrent_runs=str(MAX_RUNS),
-                max_body_bytes=str(64 * 1024),
-            ),
-            "STARTBOX_SANDBOX_POOL_SIZE": "2",
-        }
-        log = (workdir / "api.log").open("wb")
+    async with (
+        ScriptedServer([], default=Reply(text="<think>\nok</think>")) as scripted,
+        running_api(scripted, tmp_path_factory.mktemp("api")) as api,
+    ):
+        yield api
+
+
+def startbox() -> str:
+    return str(Path(sys.executable).with_name("startbox"))
+
+
+@contextlib.asynccontextmanager
+async def running_api(
+    scripted: ScriptedServer, workdir: Path, port: int | None = None, **env: str
+) -> AsyncIterator[Api]:
+    """`startbox api` on loopback over the scripted model, its store in `workdir`; `env`
+    adds or overrides variables. It is stopped (SIGTERM) on exit unless already dead."""
+    port = port or free_port()
+    environment = {
+        **scripted_api_env(
+            scripted.base_url,
+            workdir,
+            port,
+            keys=f"{KEY},{OTHER_KEY}",
+            admin_keys=ADMIN_KEY,
+            max_concurrent_runs=str(MAX_RUNS),
+            max_body_bytes=str(64 * 1024),
+        ),
+        "STARTBOX_SANDBOX_POOL_SIZE": "2",
+        "STARTBOX_AGENT_KERNEL_TTL": str(KERNEL_TTL),
+        **env,
+    }
+    path = workdir / f"api-{port}.log"
+    with path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).with_name("startbox")), "api", env=env,
-            stdout=log, stderr=log,
-        )  # fmt: skip
+            startbox(), "api", env=environment, stdout=log, stderr=log
+        )
         url = f"http://127.0.0.1:{port}"
         try:
-            await _wait_ready(process, url, workdir / "api.log")
-            yield Api(url=url, scripted=scripted)
+            await _wait_ready(process, url, path)
+            yield Api(url=url, scripted=scripted, log=path, process=process)
         finally:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), 60)
-            log.close()
+            if process.returncode is None:
+                process.terminate()
+                await asyncio.wait_for(process.wait(), 60)
 
 
 async def _wait_ready(process: asyncio.subprocess.Process, url: str, log: Path) -> None:
@@ -74,6 +98,11 @@ async def _wait_ready(process: asyncio.subprocess.Process, url: str, log: Path) 
                 pass
             await asyncio.sleep(0.5)
     failed("startbox api not ready after 60 s")
+
+
+def load(api: Api, *turns: str) -> None:
+    """The model turns of the next run(s)."""
+    api.scripted.replies = [Reply(text=turn) for turn in turns]
 
 
 async def sse_events(client: httpx.AsyncClient, run_id: str, **headers: str) -> list[dict]:

@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from model_host.scripted import Reply
-from tests.agent.api.conftest import MAX_RUNS, Api, sse_events
+from tests.agent.api.conftest import MAX_RUNS, Api, load, sse_events
 
 CODE_RUN = ["<think>\n```python\nprint(6 * 7)\n```\n", "It is 42.</think>", "\n\n\\boxed{42}"]
 SLOW_RUN = ["<think>\n```python\nimport time\ntime.sleep(60)\n```\n"]
-
-
-def load(api: Api, turns: list[str]) -> None:
-    api.scripted.replies = [Reply(text=turn) for turn in turns]
 
 
 async def test_keys_are_required(api: Api) -> None:
@@ -27,7 +23,7 @@ async def test_keys_are_required(api: Api) -> None:
 
 
 async def test_a_run_streams_its_events_and_is_stored(api: Api) -> None:
-    load(api, CODE_RUN)
+    load(api, *CODE_RUN)
     async with api.client() as client:
         created = await client.post("/v1/runs", json={"question": "6 * 7?", "max_tool_calls": 2})
         assert created.status_code == 201
@@ -49,7 +45,7 @@ async def test_a_run_streams_its_events_and_is_stored(api: Api) -> None:
 
 
 async def test_live_stream_resumes_mid_run(api: Api) -> None:
-    load(api, CODE_RUN)
+    load(api, *CODE_RUN)
     async with api.client() as client:
         run_id = (await client.post("/v1/runs", json={"question": "q"})).json()["id"]
         first = await sse_events(client, run_id)
@@ -58,7 +54,7 @@ async def test_live_stream_resumes_mid_run(api: Api) -> None:
 
 
 async def test_solve_waits_for_the_answer(api: Api) -> None:
-    load(api, CODE_RUN)
+    load(api, *CODE_RUN)
     async with api.client() as client:
         response = await client.post("/v1/solve", json={"question": "6 * 7?"})
     body = response.json()
@@ -67,7 +63,7 @@ async def test_solve_waits_for_the_answer(api: Api) -> None:
 
 
 async def test_cancel_stops_the_run_and_releases_its_sandbox(api: Api) -> None:
-    load(api, SLOW_RUN)
+    load(api, *SLOW_RUN)
     async with api.client() as client:
         run_id = (await client.post("/v1/runs", json={"question": "slow"})).json()["id"]
         async with client.stream("GET", f"/v1/runs/{run_id}/events") as stream:
@@ -96,7 +92,7 @@ async def test_too_many_runs_get_429_with_retry_after(api: Api) -> None:
         refused = await client.post("/v1/runs", json={"question": "one more"})
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
         await asyncio.gather(*(client.post(f"/v1/runs/{i}/cancel") for i in ids))
-        load(api, CODE_RUN)
+        load(api, *CODE_RUN)
         assert (await client.post("/v1/runs", json={"question": "now"})).status_code == 201
 
 
