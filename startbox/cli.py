@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from agent.cli import api, demo, solve
+from agent.cli import api, chat, demo, solve
 from agent.cli import app as agent_app
 from model_host.cli import app as model_app
 from sandbox.cli import app as sandbox_app
@@ -31,6 +31,7 @@ app.add_typer(stack_app, name="stack")
 app.command()(solve)
 app.command()(demo)
 app.command()(api)
+app.command()(chat)
 app.command("ui")(run_ui)
 app.command()(worker)
 app.command()(redis)
