@@ -18,7 +18,14 @@ import httpx
 from rich.console import Console
 
 from agent.conversation import Conversations
-from agent.events import EVENT_ADAPTER, Event, RunStarted
+from agent.events import (
+    EVENT_ADAPTER,
+    ContextTrimmed,
+    Event,
+    KernelLost,
+    KernelRestored,
+    RunStarted,
+)
 from agent.render import TraceRenderer
 from agent.service import Agent
 from agent.settings import RunOptions
@@ -165,6 +172,12 @@ async def _show(
                 ).__enter__()
                 for note in event.notes:
                     console.print(f"[yellow]note: {note}")
+            if isinstance(event, KernelRestored):
+                console.print(f"[dim]kernel restored from {event.cells} cell(s) by replay")
+            elif isinstance(event, KernelLost):
+                console.print(f"[yellow]kernel lost, starting fresh: {event.reason}")
+            elif isinstance(event, ContextTrimmed):
+                console.print(f"[dim]{event.dropped_turns} earliest turn(s) left out of the prompt")
             if renderer is not None:
                 renderer.feed(event)
     finally:

@@ -105,6 +105,12 @@ def load(api: Api, *turns: str) -> None:
     api.scripted.replies = [Reply(text=turn) for turn in turns]
 
 
+def first_prompt(api: Api, text: str) -> str:
+    """The prompt of the first model call whose prompt holds `text` (other tests' runs may
+    call the model meanwhile, so positions in the request log are not reliable)."""
+    return next(r["prompt"] for r in api.scripted.requests if text in r.get("prompt", ""))
+
+
 async def sse_events(client: httpx.AsyncClient, run_id: str, **headers: str) -> list[dict]:
     """All SSE messages of a run as dicts with id, event and the parsed data."""
     import json

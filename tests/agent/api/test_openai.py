@@ -6,7 +6,7 @@ import openai
 import pytest
 
 from model_host.scripted import Reply
-from tests.agent.api.conftest import KEY, Api
+from tests.agent.api.conftest import KEY, Api, first_prompt
 
 TURNS = [
     "<think>\n```python\nprint(2 ** 10)\n```\n",
@@ -73,7 +73,7 @@ async def test_the_whole_message_list_is_honoured(api: Api) -> None:
             {"role": "user", "content": [{"type": "text", "text": "What is 2**10?"}]},
         ],
     )
-    prompt = api.scripted.requests[0 - len(TURNS)]["prompt"]
+    prompt = first_prompt(api, "What is 2**10?")
     for text in ("You are terse.", "Call the number k.", "Fine, k it is.", "What is 2**10?"):
         assert text in prompt
     assert prompt.index("Call the number k.") < prompt.index("What is 2**10?")
@@ -106,7 +106,7 @@ async def test_thinking_off_and_a_thread_bound_kernel(api: Api) -> None:
         reasoning_effort="none",
         extra_body={"thread_id": tid},
     )
-    assert api.scripted.requests[-2]["prompt"].endswith("<think>\n\n</think>\n\n")
+    assert first_prompt(api, "z = 9").endswith("<think>\n\n</think>\n\n")
     api.scripted.replies = [Reply(text="```python\nprint(z)\n```\n"), Reply(text="\\boxed{9}")]
     completion = await chat.chat.completions.create(
         model="startbox/scripted",

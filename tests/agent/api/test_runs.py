@@ -63,7 +63,7 @@ async def test_solve_waits_for_the_answer(api: Api) -> None:
 
 
 async def test_cancel_stops_the_run_and_releases_its_sandbox(api: Api) -> None:
-    load(api, SLOW_RUN)
+    load(api, *SLOW_RUN)
     async with api.client() as client:
         run_id = (await client.post("/v1/runs", json={"question": "slow"})).json()["id"]
         async with client.stream("GET", f"/v1/runs/{run_id}/events") as stream:
