@@ -17,8 +17,9 @@ test: system venv image
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-# the whole stack of compose.yaml in containers (model, API, workers, Redis, UI)
-stack: system venv image
+# the whole stack of compose.yaml in containers (model, API, workers, Redis, UI); it builds
+# its own sandbox image
+stack: system venv
 	$(BIN)/startbox stack up
 
 system:

@@ -14,7 +14,9 @@ from pydantic import BaseModel, Field, TypeAdapter
 from sandbox.result import ExecResult
 
 Phase = Literal["thinking", "answer"]
-RunStatus = Literal["running", "ok", "error", "cancelled", "interrupted"]
+RunStatus = Literal[
+    "running", "ok", "error", "cancelled", "interrupted"
+]  # interrupted: its process died
 
 
 class Usage(BaseModel):

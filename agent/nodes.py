@@ -24,7 +24,7 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from agent.answer import fallback, last_boxed, last_python_block
+from agent import segments as seg
 from agent.events import (
     Answer,
     BudgetExhausted,
@@ -33,6 +33,7 @@ from agent.events import (
     Hint,
     ThinkingDelta,
 )
+from agent.kinds import kind_of
 from agent.state import AgentState, Route, RunContext
 from model_host.client import Completion
 from model_host.profiles import ModelProfile
@@ -88,6 +89,22 @@ def open_code(transcript: str, profile: ModelProfile) -> str | None:
     return None if f"\n{profile.code_end}" in body else body
 
 
+def unrun_code(transcript: str, profile: ModelProfile) -> str | None:
+    """The transcript cut after a python block that was closed but never run (only whitespace
+    follows its closing fence: a run block is followed by its output fence), else None.
+
+    A model may close a block and stop right there, by EOS, `max_tokens` or the end-of-thinking
+    marker, so the stop string (the fence on a line of its own) never fired."""
+    start = transcript.rfind(profile.code_start)
+    if start < 0:
+        return None
+    closing = f"\n{profile.code_end}"
+    end = transcript.find(closing, start + len(profile.code_start) - 1)
+    if end < 0 or transcript[end + len(closing) :].strip():
+        return None
+    return transcript[: end + len(closing)]
+
+
 def wants_hint(state: AgentState, ctx: RunContext) -> bool:
     """Hint-infer policy: more tool use is wanted and hints are left to spend."""
     options = ctx.options
@@ -102,6 +119,8 @@ def wants_hint(state: AgentState, ctx: RunContext) -> bool:
 async def generate(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     ctx, write = runtime.context, runtime.stream_writer
     profile, options = ctx.profile, ctx.options
+    if options.hint_at_start and not state["model_calls"] and not state["hints"]:
+        return go("hint", reason="start")
     phase = state["phase"]
     thinking = phase == "thinking"
     used = state["thinking_tokens"] if thinking else state["answer_tokens"]
@@ -170,10 +189,22 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> Step:
         "timings_ms": _add(state["timings_ms"], "model", model_ms),
     }
     if cut:
-        return go("hint", **update, reason="word")
+        return go("hint", **update, **_authored(state, update["transcript"], ctx), reason="word")
     assert completion is not None
     to, more = _route_after(completion, update["transcript"], used + tokens, state, ctx)
-    return go(to, **{**update, **more})
+    written = more.get("transcript", update["transcript"])
+    return go(to, **{**update, **more}, **_authored(state, written, ctx))
+
+
+def _authored(state: AgentState, transcript: str, ctx: RunContext) -> dict[str, Any]:
+    """The segments once the model's own text (prose and code) extends the transcript."""
+    before, profile = state["transcript"], ctx.profile
+    new = transcript[len(before) :]
+    return {
+        "segments": seg.authored(
+            state["segments"], before, new, profile.code_start, profile.code_end
+        )
+    }
 
 
 def _word_hint(text: str, scanned: int, state: AgentState, ctx: RunContext) -> tuple[bool, int]:
@@ -200,6 +231,9 @@ def _route_after(
         if open_code(transcript, profile) is not None:
             return "execute", {}
         return "generate", {"transcript": transcript + fence}  # closed a non-python block
+    final_program = options.kind == "code" and not thinking and completion.finish_reason != "length"
+    if not final_program and (closed := unrun_code(transcript, profile)) is not None:
+        return "execute", {"transcript": closed}  # closed, then the call ended another way
     if thinking and profile.think_end and completion.stop_reason == profile.think_end:
         if wants_hint(state, ctx):
             return "hint", {"reason": "thinking_ended"}
@@ -222,12 +256,13 @@ async def execute(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     profile = ctx.profile
     transcript = state["transcript"]
     code = open_code(transcript, profile)
-    if code is None:  # closed by the stop string: the block ends where the transcript ends
+    if code is None:  # closed by the model (see `unrun_code`): the transcript ends at its fence
         start = transcript.rfind(profile.code_start) + len(profile.code_start)
-        code = transcript[start:].rsplit(f"\n{profile.code_end}", 1)[0]
+        code = transcript[start:].removesuffix(profile.code_end).removesuffix("\n")
         closed = transcript
     else:
         closed = transcript + f"\n{profile.code_end}"
+    segments = seg.add(state["segments"], "code", closed[len(transcript) :])
     index = state["tool_calls"] + 1
     if state["tool_calls"] >= ctx.options.max_tool_calls:
         output = (
@@ -235,16 +270,24 @@ async def execute(state: AgentState, runtime: Runtime[RunContext]) -> Step:
             "not run, and no more code can be run. Continue by reasoning alone."
         )
         write(Execution(index=index, status=Status.rejected, error=output, output=output))
-        return go("generate", transcript=closed + profile.output_block(output))
+        block = profile.output_block(output)
+        return go(
+            "generate",
+            transcript=closed + block,
+            segments=seg.add(segments, "tool_error", block),
+        )
     write(Code(index=index, code=code))
     started = time.perf_counter()
     result = await ctx.session.run(code, timeout=ctx.options.code_timeout)
     sandbox_ms = (time.perf_counter() - started) * 1000
     output = model_output(result)
     write(Execution(index=index, output=output, **result.model_dump()))
+    block = profile.output_block(output)
+    kind: seg.SegmentKind = "tool_output" if result.status == Status.ok else "tool_error"
     return go(
         "generate",
-        transcript=closed + profile.output_block(output),
+        transcript=closed + block,
+        segments=seg.add(segments, kind, block),
         tool_calls=index,
         timings_ms=_add(state["timings_ms"], "sandbox", sandbox_ms),
     )
@@ -268,7 +311,12 @@ async def hint(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     if transcript and not transcript.endswith(("\n", " ")):
         text = "\n\n" + text
     runtime.stream_writer(Hint(text=text, reason=state["reason"]))
-    return go("generate", transcript=transcript + text, hints=state["hints"] + 1)
+    return go(
+        "generate",
+        transcript=transcript + text,
+        segments=seg.add(state["segments"], "hint", text),
+        hints=state["hints"] + 1,
+    )
 
 
 @timed("force_answer")
@@ -281,7 +329,14 @@ async def force_answer(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     if open_code(transcript, ctx.profile) is not None:
         transcript += f"\n{ctx.profile.code_end}"
     transcript += ctx.profile.early_stop_text
-    return go("generate", transcript=transcript, phase="answer", reason="budget")
+    forced = transcript[len(state["transcript"]) :]
+    return go(
+        "generate",
+        transcript=transcript,
+        segments=seg.add(state["segments"], "forced", forced),
+        phase="answer",
+        reason="budget",
+    )
 
 
 @timed("finalize")
@@ -292,17 +347,16 @@ async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     for marker in (profile.think_end, profile.early_stop_text):
         if marker and marker in section:
             section = section.rsplit(marker, 1)[1]
-    extract = last_python_block if ctx.options.kind == "code" else last_boxed
-    answer = extract(section) or extract(transcript)
+    found = kind_of(ctx.options.kind).extract(section, transcript)
     runtime.stream_writer(
         Answer(
             text=section.strip(),
-            answer=answer if answer is not None else fallback(section),
-            extracted=answer is not None,
+            answer=found.answer,
+            extracted=found.marked,
             stop_cause=state["reason"] or "eos",
         )
     )
-    return Command(goto=END, update={"answer": answer if answer is not None else fallback(section)})
+    return Command(goto=END, update={"answer": found.answer})
 
 
 def _add(timings: dict[str, float], key: str, ms: float) -> dict[str, float]:

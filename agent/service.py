@@ -32,6 +32,7 @@ from agent.events import (
     Usage,
 )
 from agent.graph import build_graph, recursion_limit
+from agent.kinds import kind_of
 from agent.settings import AgentSettings, RunOptions
 from agent.state import AgentState, RunContext, initial_state
 from agent.store import RunStore, connect
@@ -43,15 +44,6 @@ from model_host.settings import ModelSettings
 from model_host.template import ChatTemplate
 from sandbox.pool import SandboxError, SandboxPool, Session
 from sandbox.settings import SandboxSettings
-
-MATH_INSTRUCTION = (
-    "Please reason step by step, and put your final answer within \\boxed{}. You may write "
-    "Python in ```python blocks; it runs, and its output follows in an ```output block."
-)
-CODE_INSTRUCTION = (
-    "Solve the task in Python. You may test code in ```python blocks; it runs, and its output "
-    "follows in an ```output block. End with the complete solution in one ```python block."
-)
 
 
 class QuestionError(ValueError):
@@ -142,7 +134,7 @@ class Agent:
         """The question after the earlier messages, rendered with the model's own template.
         Earlier turns (a user message and what follows it) are dropped oldest first until the
         prompt leaves room for the run's budgets; the first kept message says so."""
-        instruction = CODE_INSTRUCTION if options.kind == "code" else MATH_INSTRUCTION
+        instruction = kind_of(options.kind).instruction
         mode = self.profile.thinking_mode(thinking, question)
         system = [m for m in history if m["role"] == "system"]
         turns = _turns([m for m in history if m["role"] != "system"])
@@ -294,6 +286,7 @@ class Agent:
                 event = emit(finished)
                 if self.store is not None:
                     self.store.finish(run_id, status, state["answer"])
+                    self.store.save_segments(run_id, prompt.text, state["segments"])
                 if self.checkpoints is not None:
                     self.checkpoints.save(conversation or run_id, state, run_id)
             yield event

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ProblemKind = Literal["math", "code"]
+from agent.kinds import KINDS, ProblemKind
 
 
 class RunOptions(BaseModel):
@@ -25,8 +24,15 @@ class RunOptions(BaseModel):
         le=1,
         description="Chance to insert a hint where the model writes Wait/Alternatively.",
     )
+    hint_at_start: bool = Field(
+        False,
+        description="Open the turn with a hint (Hint-RFT collection from models whose "
+        "thinking rarely ends within the budget).",
+    )
     seed: int | None = Field(None, description="Makes hint choice and sampling reproducible.")
-    kind: ProblemKind = Field("math", description="math: \\boxed{} answer; code: final program.")
+    kind: ProblemKind = Field(
+        "math", description="; ".join(f"{k.name}: {k.summary}" for k in KINDS.values())
+    )
     timeout: float = Field(600.0, gt=0, description="Wall-clock seconds for the whole run.")
     code_timeout: float = Field(10.0, gt=0, description="Seconds per code execution.")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, TypedDict
 
 from agent.events import Phase
+from agent.segments import Segment
 from agent.settings import RunOptions
 from model_host.client import CompletionClient
 from model_host.profiles import ModelProfile
@@ -22,6 +23,7 @@ Route = Literal["generate", "execute", "hint", "force_answer", "finalize"]
 
 class AgentState(TypedDict):
     transcript: str  # the assistant's turn so far, appended after the rendered prompt
+    segments: list[Segment]  # the transcript by author: joined, they are the transcript
     phase: Phase
     thinking_tokens: int
     answer_tokens: int
@@ -40,6 +42,7 @@ class AgentState(TypedDict):
 def initial_state() -> AgentState:
     return AgentState(
         transcript="",
+        segments=[],
         phase="thinking",
         thinking_tokens=0,
         answer_tokens=0,

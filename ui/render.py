@@ -1,28 +1,38 @@
-"""Drawing a `TraceView` with Streamlit: no decisions here, `ui/view.py` makes them."""
+"""Drawing a `TraceView` with Streamlit: no decisions here, `ui/view.py` makes them.
+
+Everything the model shaped is drawn by `st.text`, `st.code` or through `ui.markdown`, never as
+raw markdown (see there why)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ui.view import Cell, HintStep, Meter, Notice, Output, Text, TraceView, math_markdown
+from ui.markdown import boxed, escape
+from ui.view import Cell, HintStep, Meter, Notice, Output, Text, TraceView
 
 OUTPUT_ICONS = {"ok": ":material/check_circle:", "timeout": ":material/timer_off:"}
 
 
 def trace(view: TraceView) -> None:
-    """The whole trace of one run, top to bottom, into the current container."""
+    """The whole trace of one run into the current container: the thinking (code cells, hints
+    and all) folds away once the run is over, the answer stays in view."""
     meters(view.meters())
-    for step in view.steps:
-        if isinstance(step, Text):
-            text(step)
-        elif isinstance(step, HintStep):
-            st.info(
-                f"**Hint** ({step.reason or 'inserted'}): {step.shown}", icon=":material/lightbulb:"
-            )
-        elif isinstance(step, Cell):
-            cell(step, view.running)
-        elif isinstance(step, Notice):
-            notice(step)
+    if view.reasoning:
+        with st.expander(view.reasoning_label, expanded=view.running, icon=":material/psychology:"):
+            for step in view.reasoning:
+                if isinstance(step, Text):
+                    text(step)
+                elif isinstance(step, HintStep):
+                    reason = escape(step.reason or "inserted")
+                    st.info(
+                        f"**Hint** ({reason}): {escape(step.shown)}", icon=":material/lightbulb:"
+                    )
+                elif isinstance(step, Cell):
+                    cell(step, view.running)
+                elif isinstance(step, Notice):
+                    notice(step)
+    for step in view.reply:
+        text(step)
     if view.running:
         st.caption(":material/hourglass_top: running…")
     answer(view)
@@ -37,11 +47,7 @@ def meters(items: list[Meter]) -> None:
 
 
 def text(step: Text) -> None:
-    if not step.shown.strip():
-        return
-    if step.phase == "answer":
-        st.markdown(math_markdown(step.shown))
-    else:
+    if step.shown.strip():
         st.text(step.shown)
 
 
@@ -61,28 +67,25 @@ def output(result: Output) -> None:
     icon = OUTPUT_ICONS.get(result.status, ":material/error:")
     cut = " · output truncated" if result.truncated else ""
     st.caption(f"{icon} {result.status} · {result.duration_ms:.0f} ms{cut}")
-    if result.stdout:
-        st.caption("stdout")
-        st.code(result.stdout, language="text")
-    if result.value is not None:
-        st.caption("value")
-        st.code(result.value, language="text")
-    if result.stderr:
-        st.caption("stderr")
-        st.code(result.stderr, language="text")
-    if result.error:
-        st.error(f"```\n{result.error}\n```", icon=":material/bug_report:")
-    elif not result.ok:
+    for name, stream in (("stdout", result.stdout), ("value", result.value),
+                         ("stderr", result.stderr), ("traceback", result.error)):  # fmt: skip
+        if stream:
+            st.caption(name)
+            st.code(stream, language="text")
+    for figure in result.figures:
+        st.image(figure.data, width=figure.width or "content")
+    if not result.ok and not result.error:
         st.error(f"execution {result.status}", icon=":material/bug_report:")
 
 
 def notice(step: Notice) -> None:
+    message = escape(step.message)
     if step.kind == "error":
-        st.error(step.message, icon=":material/error:")
-    elif step.kind == "budget":
-        st.warning(step.message, icon=":material/hourglass_bottom:")
+        st.error(message, icon=":material/error:")
+    elif step.kind == "warning":
+        st.warning(message, icon=":material/warning:")
     else:
-        st.info(step.message)
+        st.info(message)
 
 
 def answer(view: TraceView) -> None:
@@ -91,13 +94,14 @@ def answer(view: TraceView) -> None:
         return
     st.markdown("#### Answer")
     if final.answer is None or not final.extracted:
-        cause = f" (stop cause: {final.stop_cause})" if final.stop_cause else ""
+        cause = f" (stop cause: {escape(final.stop_cause)})" if final.stop_cause else ""
         st.warning(f"No \\\\boxed{{}} answer or final program was found{cause}.")
         return
-    if view.kind == "code":
-        st.code(final.answer, language="python")
+    tex = None if view.kind == "code" else boxed(final.answer)
+    if tex is None:
+        st.code(final.answer, language="python" if view.kind == "code" else "text")
     else:
-        st.latex(f"\\boxed{{{final.answer}}}")
+        st.latex(tex)
 
 
 def usage(view: TraceView) -> None:

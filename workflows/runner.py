@@ -10,14 +10,37 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from agent.events import RunFinished
+from agent.events import BudgetExhausted, Code, Execution, Hint, RunFinished
 from agent.service import Agent, QuestionError
 from agent.settings import RunOptions
 from workflows.datasets import Problem
 from workflows.grading import Grader
 from workflows.results import SampleResult, append_result, read_results
+
+
+class ToolUse(BaseModel):
+    """The tool half of a run, from its events: a code block that continues a hint is
+    hint-triggered, any other is spontaneous."""
+
+    hint_calls: int = 0
+    tool_errors: int = 0
+    sandbox_ms: list[float] = []
+    budget_exhausted: bool = False
+    armed: bool = Field(False, exclude=True)  # a hint was inserted and no code followed yet
+
+    def see(self, event: object) -> None:
+        if isinstance(event, Hint):
+            self.armed = True
+        elif isinstance(event, Code):
+            self.hint_calls += self.armed
+            self.armed = False
+        elif isinstance(event, Execution):
+            self.tool_errors += event.status != "ok"
+            self.sandbox_ms.append(event.duration_ms)
+        elif isinstance(event, BudgetExhausted):
+            self.budget_exhausted = True
 
 
 class BatchOutcome(BaseModel):
@@ -39,11 +62,14 @@ async def solve_one(
         kind=problem.kind,
         status="error",
         reference=problem.reference,
+        layout=problem.layout,
     )
     finished: RunFinished | None = None
     error = ""
+    tools = ToolUse()
     try:
         async for event in agent.solve(problem.question, options):
+            tools.see(event)
             if event.type == "error":
                 error = event.message
             elif isinstance(event, RunFinished):
@@ -58,6 +84,7 @@ async def solve_one(
             "thinking_tokens": finished.usage.thinking_tokens,
             "answer_tokens": finished.usage.answer_tokens,
             "tool_calls": finished.usage.tool_calls,
+            **tools.model_dump(),
             "latency_ms": finished.timings_ms.get("total", 0.0),
             "run_id": finished.run_id,
         }

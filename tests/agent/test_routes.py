@@ -224,3 +224,33 @@ def test_token_bound_holds_for_the_model_tokenizer(agent: Agent) -> None:
     ]
     for text in texts:
         assert agent.template.count_tokens(text) <= tokens_at_most(text), text
+
+
+async def test_block_closed_at_eos_is_run(agent: Agent, script: Script) -> None:
+    """`\\n```` then EOS: the stop string (the fence on a line of its own) never fires."""
+    server = script("<think>\n```python\nprint(6 * 7)\n```", "It is 42.</think>", "\\boxed{42}")
+    events = await collect(agent)
+    assert of_type(events, "execution")[0].stdout == "42\n"  # type: ignore[union-attr]
+    assert server.requests[1]["prompt"].endswith("print(6 * 7)\n```\n```output\n42\n```\n")
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.usage.tool_calls == 1
+    assert finished.answer == "42"
+
+
+async def test_block_closed_right_before_the_end_of_thinking_is_run(
+    agent: Agent, script: Script
+) -> None:
+    server = script(
+        "<think>\n```python\nprint(2 ** 5)\n```</think>", "So 32.</think>", "\\boxed{32}"
+    )
+    events = await collect(agent)
+    assert of_type(events, "execution")[0].stdout == "32\n"  # type: ignore[union-attr]
+    assert server.requests[1]["prompt"].endswith("```\n```output\n32\n```\n")
+
+
+async def test_block_closed_at_the_per_call_cap_is_run(agent: Agent, script: Script) -> None:
+    words = "w " * 60  # with the opening words, the call is cut by max_tokens (64) at the fence
+    server = script(f"<think>\n{words}```python\nprint(5)\n``` more", "</think>", "\\boxed{5}")
+    events = await collect(agent, thinking_budget=1000)
+    assert server.requests[0]["max_tokens"] == 64
+    assert of_type(events, "execution")[0].stdout == "5\n"  # type: ignore[union-attr]

@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"  # screenshots, git-ignored
+CHAT_INPUT = 'textarea[data-testid="stChatInputTextArea"]'
 FLAGS = [  # DESIGN.md: no background traffic off this machine, no sandbox as root
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -150,7 +152,23 @@ class Browser:
             self.send("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter",
                       windowsVirtualKeyCode=13, nativeVirtualKeyCode=13, text="\r")  # fmt: skip
 
+    def click(self, label: str) -> None:
+        """The button whose text is `label`, once it is there."""
+        find = (
+            "[...document.querySelectorAll('button')]"
+            f".find(b => b.innerText.trim().endsWith({json.dumps(label)}))"
+        )
+        self.wait_for(find, 30, f"button {label!r}")
+        self.evaluate(f"{find}.click()")
+
+    def expand_all(self) -> None:
+        """Open every folded expander (a run's thinking), so its content is drawn and read."""
+        self.evaluate("document.querySelectorAll('details:not([open]) > summary')"
+                      ".forEach(s => s.click())")  # fmt: skip
+        self.wait_for("!document.querySelector('details:not([open])')", 10, "open expanders")
+
     def screenshot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
         data = self.send("Page.captureScreenshot", format="png")["data"]
         path.write_bytes(base64.b64decode(data))
         return path

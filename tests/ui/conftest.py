@@ -20,6 +20,7 @@ import pytest
 
 from model_host.scripted import Reply, ScriptedServer
 from tests.ports import free_port, scripted_api_env
+from tests.ui.browser import chromium_path
 
 KEY = "ui-test-key"
 STARTBOX = str(Path(sys.executable).with_name("startbox"))
@@ -27,6 +28,11 @@ CODE_RUN = [
     "<think>\nLet me compute it in Python.\n```python\nx = 6 * 7\nprint(x)\n```\n",
     "The output says 42, so the product is 42.</think>",
     "\n\nThe product is $6 \\times 7 = \\boxed{42}$.",
+]
+FOLLOW_UP = [  # the next turn of CODE_RUN's conversation: x is still in the kernel
+    "<think>\nx is still defined.\n```python\nprint(x + 1)\n```\n",
+    "The output says 43.</think>",
+    "\n\nSo $x + 1 = \\boxed{43}$.",
 ]
 
 
@@ -55,7 +61,7 @@ def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, seconds: fl
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"{process.args} exited {process.returncode}:\n{log.read_text()[-4000:]}")
+            pytest.fail(f"{process.args!r} exited {process.returncode}:\n{log.read_text()[-4000:]}")
         try:
             if httpx.get(url, timeout=2, trust_env=False).status_code == 200:
                 return
@@ -108,6 +114,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield Stack(url, scripted)
         finally:
             stop(process)
+
+
+@pytest.fixture(scope="session")
+def ui_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`startbox ui` as a user starts it, against the test's API (for the browser tests)."""
+    if chromium_path() is None:
+        pytest.fail("no chromium: run scripts/setup-system.sh (or apt-get install chromium)")
+    port, log = free_port(), tmp_path_factory.mktemp("ui") / "ui.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [STARTBOX, "ui", "--api-url", stack.api_url, "--api-key", KEY, "--port", str(port)],
+            stdout=out, stderr=out,
+        )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", process, log, 60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
 
 
 @pytest.fixture

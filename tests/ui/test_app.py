@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from model_host.scripted import Reply
-from tests.ui.conftest import CODE_RUN, Stack, free_port
+from tests.ui.conftest import CODE_RUN, FOLLOW_UP, Stack, free_port
 
 APP = str(Path(ui.__file__).with_name("app.py"))
 SLOW_RUN = ["<think>\nLet me wait.\n```python\nimport time\ntime.sleep(30)\n```\n"]
@@ -31,54 +31,92 @@ def latex(app: AppTest) -> list[str]:
     return [element.value.strip("$\n") for element in app.latex]
 
 
-def test_asking_a_question_shows_the_whole_trace(ui_env: Stack) -> None:
+def test_a_conversation_keeps_its_kernel_across_turns_and_forks(ui_env: Stack) -> None:
     ui_env.load(*CODE_RUN)
     app = page()
     assert any("scripted" in option for option in app.sidebar.selectbox[0].options)
-    app.sidebar.number_input[1].set_value(3)  # max tool calls
+    app.number_input(key="max_tool_calls").set_value(3)
     app.chat_input[0].set_value("What is 6 times 7?").run()
     assert not app.exception, app.exception
-    run_id = app.query_params["run"]
+    thread_id = app.query_params["thread"]
     assert [m.name for m in app.chat_message] == ["user", "assistant"]
     assert "What is 6 times 7?" in texts(app)
     assert "Let me compute it in Python." in texts(app)
     assert [c.value for c in app.code][:2] == ["x = 6 * 7\nprint(x)", "42"]
-    assert "stdout" in texts(app)
     assert latex(app) == ["\\boxed{42}"]
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["tool calls"] == "1" and metrics["model calls"] == "3"
-    assert "timings:" in texts(app)
-    assert [p.value for p in app.get("progress")]  # the budget meters
+    assert "timings:" in texts(app) and app.get("progress")  # the budget meters
+    assert [e.label for e in app.expander] == ["Thinking · 1 code cell"]
+
+    ui_env.load(*FOLLOW_UP)
+    app.segmented_control(key="thinking").set_value("on")
+    app.chat_input[0].set_value("And plus one?").run()
+    assert not app.exception, app.exception
+    assert app.query_params["thread"] == thread_id
+    assert [m.name for m in app.chat_message] == ["user", "assistant"] * 2
+    assert "43" in [c.value for c in app.code]  # x from the first turn's kernel
+    assert latex(app) == ["\\boxed{42}", "\\boxed{43}"]
     with ui_env.client() as client:
-        record = client.get(f"/v1/runs/{run_id}").json()
-    assert record["options"]["max_tool_calls"] == 3 and record["status"] == "ok"
-    assert f"cancel-{run_id}" not in {b.key for b in app.button}  # only while it runs
+        turns = client.get(f"/v1/threads/{thread_id}").json()["turns"]
+        options = client.get(f"/v1/runs/{turns[1]['run_id']}").json()["options"]
+    assert [(t["question"], t["status"], t["thinking"]) for t in turns] == [
+        ("What is 6 times 7?", "ok", None), ("And plus one?", "ok", True)
+    ]  # fmt: skip
+    assert options["max_tool_calls"] == 3  # the sidebar's settings hold for each turn
+    assert f"cancel-{turns[1]['run_id']}" not in {b.key for b in app.button}  # only while it runs
+
+    app.button(key=f"fork-{thread_id}-1").click().run()
+    forked = app.query_params["thread"]
+    assert forked != thread_id and [m.name for m in app.chat_message] == ["user", "assistant"]
+    assert app.button(key=f"thread-{forked}") and app.button(key=f"thread-{thread_id}")
 
 
-def test_a_past_run_reopens_from_the_sidebar_and_the_link(ui_env: Stack) -> None:
+def test_settings_come_from_the_link_and_reach_the_turn(ui_env: Stack) -> None:
+    ui_env.load(*CODE_RUN)
+    app = page(thinking="off", answer_budget="64", kind="math")
+    assert app.segmented_control(key="thinking").value == "off"
+    assert app.number_input(key="answer_budget").value == 64
+    app.chat_input[0].set_value("Quietly: 6 * 7?").run()
+    assert app.query_params["answer_budget"] == "64" and app.query_params["thinking"] == "off"
+    with ui_env.client() as client:
+        turn = client.get(f"/v1/threads/{app.query_params['thread']}").json()["turns"][0]
+        options = client.get(f"/v1/runs/{turn['run_id']}").json()["options"]
+    assert turn["thinking"] is False and options["answer_budget"] == 64
+
+
+def test_a_conversation_and_a_run_reopen_from_the_sidebar_and_links(ui_env: Stack) -> None:
     ui_env.load(*CODE_RUN)
     with ui_env.client() as client:
-        run_id = client.post("/v1/runs", json={"question": "Reopen me: 6 * 7?"}).json()["id"]
-        events = client.get(f"/v1/runs/{run_id}/events", timeout=60).text
-    assert "run_finished" in events
+        thread_id = client.post("/v1/threads", json={"title": "Reopen me"}).json()["id"]
+        asked = client.post(f"/v1/threads/{thread_id}/runs", json={"question": "Reopen: 6 * 7?"})
+        run_id = asked.json()["id"]
+        assert "run_finished" in client.get(f"/v1/runs/{run_id}/events", timeout=60).text
     app = page()
-    app.button(key=f"run-{run_id}").click().run()
-    assert app.query_params["run"] == run_id
-    assert "Reopen me" in texts(app) and latex(app) == ["\\boxed{42}"]
+    app.button(key=f"thread-{thread_id}").click().run()
+    assert app.query_params["thread"] == thread_id
+    assert "Reopen: 6 * 7?" in texts(app) and latex(app) == ["\\boxed{42}"]
     linked = page(run=run_id)
-    assert "Reopen me" in texts(linked) and "42" in [c.value for c in linked.code]
+    assert "Reopen: 6 * 7?" in texts(linked) and "42" in [c.value for c in linked.code]
 
 
-def test_a_shared_link_asks_its_question(ui_env: Stack) -> None:
+def test_a_shared_link_asks_its_question_once_confirmed(ui_env: Stack) -> None:
     ui_env.load(*CODE_RUN)
+    with ui_env.client() as client:
+        before = len(client.get("/v1/runs").json()["runs"])
     app = page(q="Asked by link: 6 * 7?")
-    assert "q" not in app.query_params and app.query_params["run"]
+    assert "thread" not in app.query_params and "A link brought this question" in texts(app)
+    with ui_env.client() as client:
+        assert len(client.get("/v1/runs").json()["runs"]) == before  # nothing spent unasked
+    app.button(key="ask-shared").click().run()
+    assert "q" not in app.query_params and app.query_params["thread"]
     assert "Asked by link" in texts(app) and latex(app) == ["\\boxed{42}"]
 
 
 def test_a_failed_run_says_why(ui_env: Stack) -> None:
     ui_env.scripted.replies = [Reply(status=500)]  # the model host fails; retries are off
-    app = page(q="This run fails")
+    app = page()
+    app.chat_input[0].set_value("This run fails").run()
     assert not app.exception
     errors = "\n".join(e.value for e in app.error)
     assert "The run failed" in errors and "500" in errors, errors
@@ -105,4 +143,4 @@ def test_an_unreachable_api_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatc
     errors = "\n".join(e.value for e in app.error)
     assert "cannot reach the startbox API" in errors and "startbox api" in errors
     app.chat_input[0].set_value("anything").run()
-    assert "Cannot start the run" in "\n".join(e.value for e in app.error)
+    assert "Cannot ask" in "\n".join(e.value for e in app.error)

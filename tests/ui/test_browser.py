@@ -5,16 +5,11 @@ The screenshots land in artifacts/ui/ (ignored by git) for a person to look at.
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+from tests.ui.browser import ARTIFACTS, CHAT_INPUT, Browser
+from tests.ui.conftest import CODE_RUN, FOLLOW_UP, Stack
 
-from tests.ui.browser import Browser, chromium_path
-from tests.ui.conftest import KEY, STARTBOX, Stack, free_port, stop, wait_http
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 SHOWCASE = [  # with one hint round: code with stdout and stderr, a hint, code that fails, answer
     "<think>\nLet me check 6 times 7 in Python.\n```python\nimport sys\nx = 6 * 7\nprint(x)\n"
     "print('checked in the sandbox', file=sys.stderr)\n```\n",
@@ -23,50 +18,40 @@ SHOWCASE = [  # with one hint round: code with stdout and stderr, a hint, code t
     "Dividing by zero fails, as it should; the product stands at 42.</think>",
     "\n\nThe product is $6 \\times 7 = \\boxed{42}$.",
 ]
-CHAT_INPUT = 'textarea[data-testid="stChatInputTextArea"]'
 
 
-@pytest.fixture(scope="module")
-def ui_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`startbox ui` as a user starts it, against the test's API."""
-    if chromium_path() is None:
-        pytest.fail("no chromium: run scripts/setup-system.sh (or apt-get install chromium)")
-    port, log = free_port(), tmp_path_factory.mktemp("ui") / "ui.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [STARTBOX, "ui", "--api-url", stack.api_url, "--api-key", KEY, "--port", str(port)],
-            stdout=out, stderr=out,
-        )  # fmt: skip
-    try:
-        wait_http(f"http://127.0.0.1:{port}/_stcore/health", process, log, 60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+def ask_with(browser: Browser, ui_url: str, setting: tuple[str, str, str], question: str) -> None:
+    """Open the page, set a sidebar number (label, URL parameter, value), which the URL then
+    holds, ask the question and wait for the end of its trace."""
+    label, param, value = setting
+    browser.goto(ui_url)
+    browser.wait_settled(60)
+    browser.type_into(f'input[aria-label="{label}"]', value)
+    browser.wait_for(f"location.search.includes('{param}={value}')", 30, f"{param} in the URL")
+    browser.type_into(CHAT_INPUT, question)
+    browser.wait_for_text("timings:", 90)  # drawn from run_finished
 
 
 def test_a_question_typed_in_the_browser_shows_its_trace(
     stack: Stack, ui_url: str, tmp_path: Path
 ) -> None:
     stack.load(*SHOWCASE)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with Browser(tmp_path / "profile", height=2400) as browser:
-        browser.goto(ui_url)
-        browser.wait_settled(60)
-        browser.type_into('input[aria-label="Hint rounds"]', "1")
-        browser.wait_settled(30)  # the rerun that takes the new setting
-        browser.type_into(CHAT_INPUT, "What is 6 times 7? Check it with Python.")
-        browser.wait_for_text("timings:", 90)  # drawn from run_finished
+        question = "What is 6 times 7? Check it with Python."
+        ask_with(browser, ui_url, ("Hint rounds", "hint_rounds", "1"), question)
+        browser.expand_all()
         browser.wait_settled(30)
         shot = browser.screenshot(ARTIFACTS / "trace.png")
         page = browser.text()
-        run_id = browser.evaluate("new URL(location.href).searchParams.get('run')")
+        thread_id = browser.evaluate("new URL(location.href).searchParams.get('thread')")
     expected = ("What is 6 times 7?", "Let me check 6 times 7 in Python.", "checked in the sandbox",
                 "Hint", "ZeroDivisionError", "Answer", "thinking:", "tool calls")  # fmt: skip
     for seen in expected:
         assert seen in page, f"{seen!r} not on the page:\n{page}"
     assert shot.stat().st_size > 20_000
     with stack.client() as client:
-        record = client.get(f"/v1/runs/{run_id}").json()
+        turn = client.get(f"/v1/threads/{thread_id}").json()["turns"][0]
+        record = client.get(f"/v1/runs/{turn['run_id']}").json()
     assert record["status"] == "ok" and record["options"]["hint_rounds"] == 1
 
 
@@ -75,11 +60,11 @@ def test_a_run_link_reopens_the_trace(stack: Stack, ui_url: str, tmp_path: Path)
     with stack.client() as client:
         run_id = client.post("/v1/runs", json={"question": "Linked run: 6 * 7?"}).json()["id"]
         assert "run_finished" in client.get(f"/v1/runs/{run_id}/events", timeout=60).text
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with Browser(tmp_path / "profile") as browser:
         browser.goto(f"{ui_url}/?run={run_id}")
         browser.wait_for_text("Linked run: 6 * 7?", 60)
         browser.wait_for_text("timings:", 30)
+        browser.expand_all()
         browser.wait_settled(30)
         browser.screenshot(ARTIFACTS / "reopened.png")
         assert "checked in the sandbox" in browser.text()
@@ -94,7 +79,6 @@ def test_the_trace_streams_live_and_the_stop_button_cancels(
         "Done waiting.</think>",
         "\n\n\\boxed{1}",
     )
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with Browser(tmp_path / "profile") as browser:
         browser.goto(ui_url)
         browser.wait_settled(60)
@@ -103,17 +87,42 @@ def test_the_trace_streams_live_and_the_stop_button_cancels(
         assert "slept" not in browser.text() and "timings:" not in browser.text()
         browser.screenshot(ARTIFACTS / "live.png")
         browser.wait_for_text("timings:", 60)
+        browser.expand_all()
         assert "slept" in browser.text()
 
         stack.load("<think>\nThis takes long.\n```python\nimport time\ntime.sleep(30)\n```\n")
         browser.type_into(CHAT_INPUT, "Take your time.")
         browser.wait_for_text("This takes long.", 60)
-        browser.wait_for_text("Stop this run", 30)
-        browser.evaluate(
-            "[...document.querySelectorAll('button')]"
-            ".find(b => b.innerText.includes('Stop this run')).click()"
-        )
+        browser.click("Stop this run")
         browser.wait_for_text("The run was cancelled", 30)
+        browser.expand_all()
         assert "the run ended before this cell did" in browser.text()
         browser.wait_settled(30)
         browser.screenshot(ARTIFACTS / "cancelled.png")
+
+
+def test_a_two_turn_conversation_keeps_its_kernel_and_settings(
+    stack: Stack, ui_url: str, tmp_path: Path
+) -> None:
+    stack.load(*CODE_RUN)
+    with Browser(tmp_path / "profile", height=2700) as browser:
+        budget = ("Answer budget (tokens)", "answer_budget", "256")
+        ask_with(browser, ui_url, budget, "What is 6 times 7?")
+        browser.wait_settled(30)
+        stack.load(*FOLLOW_UP)
+        browser.type_into(CHAT_INPUT, "And plus one?")
+        browser.wait_for("document.body.innerText.split('timings:').length == 3", 90, "turn 2")
+        browser.send("Page.reload")  # the conversation and the settings survive it
+        browser.wait_for_text("And plus one?", 60)
+        browser.wait_for_text(" / 256 tokens", 30)  # the meter of the answer budget
+        field = "document.querySelector('input[aria-label=\"Answer budget (tokens)\"]').value"
+        assert browser.evaluate(field) == "256"
+        browser.expand_all()
+        browser.wait_settled(30)
+        shot = browser.screenshot(ARTIFACTS / "conversation.png")
+        page = browser.text()
+    for seen in ("What is 6 times 7?", "Let me compute it in Python.", "And plus one?",
+                 "x is still defined.", "print(x + 1)", "43", "Fork from here"):  # fmt: skip
+        assert seen in page, f"{seen!r} not on the page:\n{page}"
+    assert page.index("What is 6 times 7?") < page.index("And plus one?")
+    assert shot.stat().st_size > 20_000

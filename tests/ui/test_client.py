@@ -110,21 +110,23 @@ def test_http_errors_say_what_to_do(
 
     transport = httpx.MockTransport(handler)
     with ApiClient(LOOPBACK, transport=transport) as api, pytest.raises(ApiError) as err:
-        api.start_run("q", thinking_budget=-1)
+        api.ask("t1", "q", {"thinking_budget": -1})
     assert expected in str(err.value) and err.value.status == status
 
 
-def test_options_left_empty_are_not_sent() -> None:
-    bodies: list[dict] = []
+def test_a_turn_is_asked_in_its_thread_with_the_key() -> None:
+    calls: list[tuple[str, str, dict]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        bodies.append(json.loads(request.content))
+        calls.append((request.method, request.url.path, json.loads(request.content)))
         assert request.headers["x-api-key"] == "k"
-        return httpx.Response(201, json={"id": "r1", "status": "running"})
+        return httpx.Response(201, json={"id": "r1", "status": "running", "thread_id": "t1",
+                                         "turn": 2})  # fmt: skip
 
     with ApiClient(LOOPBACK + "/", "k", transport=httpx.MockTransport(handler)) as api:
-        assert api.start_run("q", thinking_budget=None, hint_rounds=2) == "r1"
-    assert bodies == [{"question": "q", "hint_rounds": 2}]
+        assert api.ask("t1", "and n = 100?", {"thinking": False, "answer_budget": 64}) == "r1"
+    body = {"question": "and n = 100?", "thinking": False, "answer_budget": 64}
+    assert calls == [("POST", "/v1/threads/t1/runs", body)]
 
 
 def test_an_api_that_is_not_there_is_named_with_the_fix() -> None:

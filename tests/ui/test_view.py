@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -11,15 +12,27 @@ from agent.events import (
     Answer,
     BudgetExhausted,
     Code,
+    ContextTrimmed,
     Error,
     Execution,
     Hint,
+    KernelLost,
+    KernelRestored,
     RunFinished,
     RunStarted,
     ThinkingDelta,
     Usage,
 )
-from ui.view import HANDLERS, Cell, HintStep, Notice, Text, TraceView, math_markdown, run_label
+from ui.view import (
+    HANDLERS,
+    Cell,
+    Conversation,
+    HintStep,
+    Notice,
+    Text,
+    TraceView,
+    thread_label,
+)
 
 HINT = "Wait, maybe using python here is a good idea."
 OPTIONS = {"thinking_budget": 100, "answer_budget": 20, "max_tool_calls": 2, "kind": "math"}
@@ -126,7 +139,7 @@ def test_hints_budget_and_errors_are_marked() -> None:
     assert isinstance(cell, Cell) and cell.code == "print(4)"  # the text before it lost the code
     assert cell.output is not None and not cell.output.ok and cell.output.stderr == "boom\n"
     notices = [s for s in view.steps if isinstance(s, Notice)]
-    assert [n.kind for n in notices] == ["budget", "error"]
+    assert [n.kind for n in notices] == ["warning", "error"]
     assert "101 of 100" in notices[0].message
     assert view.failure == "The run failed: model host returned 500 (in generate)"
 
@@ -174,14 +187,60 @@ def test_unknown_events_are_shown_not_dropped() -> None:
     assert isinstance(view.steps[0], Notice) and "brand_new" in view.steps[0].message
 
 
-def test_math_markdown_makes_latex_render() -> None:
-    assert math_markdown("So \\boxed{42}.") == "So $\\boxed{42}$."
-    assert math_markdown("x = \\boxed{\\frac{1}{2}} and y") == "x = $\\boxed{\\frac{1}{2}}$ and y"
-    assert math_markdown("$a = \\boxed{1}$") == "$a = \\boxed{1}$"  # already math
-    assert math_markdown("\\(a\\) and \\[b\\]") == "$a$ and $$b$$"
-    assert math_markdown("\\boxed{unclosed") == "\\boxed{unclosed"
+def test_figures_decode_and_odd_ones_say_so() -> None:
+    png = base64.b64encode(b"\x89PNG fake").decode()
+    images = [
+        {"mime": "image/png", "data": png, "width": 320, "height": 240},
+        {"mime": "image/svg+xml", "data": png},
+        {"mime": "image/png", "data": "%%"},
+    ]
+    view = TraceView()
+    view.apply({"type": "execution", "seq": 1, "index": 1, "status": "ok", "images": images})
+    cell = view.steps[-1]
+    assert isinstance(cell, Cell) and cell.output is not None
+    assert [(f.mime, f.data, f.width) for f in cell.output.figures] == [
+        ("image/png", b"\x89PNG fake", 320)
+    ]
+    notes = [s.message for s in view.steps if isinstance(s, Notice)]
+    assert notes == ["a figure (image/svg+xml) not shown", "a figure (image/png) not shown"]
 
 
-def test_run_label_is_short_and_one_line() -> None:
-    label = run_label({"created_at": 0, "question": "a\nlong " * 40, "status": "ok"})
-    assert "\n" not in label and len(label) < 60 and label.endswith("…")
+def test_kernel_and_context_events_are_told() -> None:
+    view = view_of(started(), KernelRestored(cells=3), KernelLost(reason="replay failed"),
+                   ContextTrimmed(dropped_turns=2))  # fmt: skip
+    assert [(s.kind, s.message) for s in view.steps] == [  # type: ignore[union-attr]
+        ("info", "The kernel was rebuilt by replaying the 3 earlier cell(s)."),
+        ("warning", "The kernel was lost (replay failed): earlier variables are gone."),
+        ("info", "2 earlier turn(s) did not fit the context and were left out."),
+    ]
+
+
+def test_the_thinking_folds_apart_from_the_answer() -> None:
+    view = view_of(
+        started(),
+        *deltas("<think>\nCompute. ```python\nprint(1)\n```"),
+        Code(index=1, code="print(1)"),
+        *deltas("Done.</think>"),
+        *deltas("\n\nIt is \\boxed{1}.", "answer"),
+    )
+    assert [type(s).__name__ for s in view.reasoning] == ["Text", "Cell", "Text"]
+    assert [s.shown for s in view.reply] == ["It is \\boxed{1}."]
+    assert view.reasoning_label == "Thinking · 1 code cell"
+    assert view_of(started(), *deltas("Plain.", "answer")).reasoning == []  # thinking off
+
+
+def test_a_conversation_lists_its_turns_in_order() -> None:
+    record = {"id": "t1", "title": "x", "created_at": 0, "updated_at": 0, "turns": [
+        {"index": 2, "run_id": "r2", "question": "b", "answer": None, "status": "running",
+         "thinking": None},
+        {"index": 1, "run_id": "r1", "question": "a", "answer": "1", "status": "ok",
+         "thinking": True},
+    ]}  # fmt: skip
+    talk = Conversation.from_record(record)
+    assert talk.id == "t1" and [(t.index, t.run_id) for t in talk.turns] == [(1, "r1"), (2, "r2")]
+
+
+def test_thread_label_is_short_and_one_line() -> None:
+    label = thread_label({"updated_at": 0, "title": "a\nlong " * 40, "turns": 3})
+    assert "\n" not in label and len(label) < 70 and label.endswith("… (3)")
+    assert "untitled (0)" in thread_label({"id": "t", "title": None, "updated_at": 0, "turns": 0})

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +17,9 @@ from agent.settings import AgentSettings
 from model_host.scripted import Reply, ScriptedServer
 from model_host.settings import ModelSettings
 from sandbox.settings import SandboxSettings
+from tests.ports import free_port
 from workflows.grading import Grader
+from workflows.redis_server import redis_command
 
 ANSWERS = {"RIGHT": "4", "WRONG": "5"}  # the question "... 2+2" with the model's answer
 CODE = "def add(a, b):\n    return a + b\n"
@@ -58,3 +64,42 @@ async def agent(
 async def grader(agent: Agent) -> AsyncIterator[Grader]:
     async with Grader(agent.pool, code_timeout=5) as opened:
         yield opened
+
+
+class RedisProcess:
+    """A real redis-server on a free loopback port that a test may SIGKILL and restart on the
+    same append-only directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> RedisProcess:
+        self.process = subprocess.Popen(
+            redis_command(self.port, self.directory), stdout=subprocess.DEVNULL
+        )
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError("redis-server exited at start") from None
+                time.sleep(0.1)
+        raise TimeoutError("redis-server did not listen within 10 s")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save, only what the append-only file already holds."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)

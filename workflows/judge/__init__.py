@@ -1,0 +1,1 @@
+"""The judge: reading datasets' layouts, deciding answers and programs, and the metrics."""
