@@ -121,8 +121,9 @@ def api(
 
     from agent.api.app import create_app
     from agent.api.settings import ApiSettings
+    from agent.errors import StoreError
     from agent.settings import AgentSettings
-    from agent.store import StoreOpenError, check_store
+    from agent.store import check_store
 
     overrides = {"host": host, "port": port}
     settings = ApiSettings(**{k: v for k, v in overrides.items() if v is not None})
@@ -131,7 +132,7 @@ def api(
         agent_settings = AgentSettings()
         if agent_settings.persist:  # before anything starts: a bad path fails in a second
             check_store(agent_settings.database)
-    except (ValueError, StoreOpenError) as exc:
+    except (ValueError, StoreError) as exc:
         console.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", loop="uvloop")
