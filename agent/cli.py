@@ -248,6 +248,23 @@ def bench(
         out.write_text(report.model_dump_json(indent=2))
 
 
+@app.command("bench-threads")
+def bench_threads(
+    cells: Annotated[int, typer.Option(min=1, help="Cells in the thread that a replay runs.")] = 5,
+    rounds: Annotated[int, typer.Option(min=1, help="Replayed + live turn pairs.")] = 10,
+) -> None:
+    """Turn latency of a thread with its kernel live vs rebuilt by replay (scripted model).
+
+    Example: startbox agent bench-threads --cells 5 --rounds 10
+    """
+    from agent.settings import AgentSettings
+    from agent.thread_bench import run_thread_bench
+
+    report = uvloop.run(run_thread_bench(AgentSettings().home, cells, rounds, console))
+    for name, value in report.summary().items():
+        Console().print(f"{name}: {value:.1f}")
+
+
 @app.command()
 def show(
     run_id: str = typer.Argument(..., help="A run id (from `startbox agent runs`)."),
