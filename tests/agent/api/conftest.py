@@ -88,7 +88,7 @@ async def _wait_ready(process: asyncio.subprocess.Process, url: str, log: Path) 
         pytest.fail(f"{why}:\n{log.read_text()[-4000:]}")
 
     async with httpx.AsyncClient(timeout=2) as client:
-        for _ in range(120):
+        for _ in range(480):  # 4 min: the machine may be loaded
             if process.returncode is not None:
                 failed(f"startbox api exited {process.returncode}")
             try:
@@ -97,7 +97,7 @@ async def _wait_ready(process: asyncio.subprocess.Process, url: str, log: Path) 
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.5)
-    failed("startbox api not ready after 60 s")
+    failed("startbox api not ready after 4 min")
 
 
 def load(api: Api, *turns: str) -> None:
