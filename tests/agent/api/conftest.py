@@ -66,6 +66,7 @@ async def running_api(
         ),
         "STARTBOX_SANDBOX_POOL_SIZE": "2",
         "STARTBOX_AGENT_KERNEL_TTL": str(KERNEL_TTL),
+        "STARTBOX_SANDBOX_ACQUIRE_TIMEOUT": "180",  # container starts crawl on a loaded machine
         **env,
     }
     path = workdir / f"api-{port}.log"
