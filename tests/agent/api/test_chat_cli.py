@@ -23,6 +23,7 @@ class Terminal:
         os.write(self.fd, data.encode())
 
     async def expect(self, text: str, timeout: float = 60) -> None:
+        """Wait for `text` in what the terminal shows after the last text expected."""
         deadline = time.monotonic() + timeout
         while text not in self.seen:
             left = deadline - time.monotonic()
@@ -30,6 +31,7 @@ class Terminal:
             ready, _, _ = await asyncio.to_thread(select.select, [self.fd], [], [], min(left, 1))
             if ready:
                 self.seen += os.read(self.fd, 65536).decode(errors="replace")
+        self.seen = self.seen[self.seen.index(text) + len(text) :]  # the next expect looks on
 
     async def exit_code(self, timeout: float = 30) -> int:
         deadline = time.monotonic() + timeout
