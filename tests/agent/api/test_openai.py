@@ -70,13 +70,13 @@ async def test_the_whole_message_list_is_honoured(api: Api) -> None:
             {"role": "system", "content": "You are terse."},
             {"role": "user", "content": "Call the number k."},
             {"role": "assistant", "content": "Fine, k it is."},
-            {"role": "user", "content": [{"type": "text", "text": "What is 2**10?"}]},
+            {"role": "user", "content": [{"type": "text", "text": "And 2**10, tersely?"}]},
         ],
     )
-    prompt = first_prompt(api, "What is 2**10?")
-    for text in ("You are terse.", "Call the number k.", "Fine, k it is.", "What is 2**10?"):
+    prompt = first_prompt(api, "And 2**10, tersely?")
+    for text in ("You are terse.", "Call the number k.", "Fine, k it is."):
         assert text in prompt
-    assert prompt.index("Call the number k.") < prompt.index("What is 2**10?")
+    assert prompt.index("Call the number k.") < prompt.index("And 2**10, tersely?")
     assert completion.choices[0].message.content == "\n\nIt is \\boxed{1024}."
 
 
