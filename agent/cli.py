@@ -128,23 +128,96 @@ def api(
     Example: STARTBOX_API_KEYS=secret startbox api --port 8000
     """
     import uvicorn
+    from pydantic import ValidationError
 
     from agent.api.app import create_app
     from agent.api.settings import ApiSettings
+    from agent.errors import StoreError
     from agent.settings import AgentSettings
-    from agent.store import StoreOpenError, check_store
+    from agent.store import check_store
 
     overrides = {"host": host, "port": port}
     settings = ApiSettings.model_validate({k: v for k, v in overrides.items() if v is not None})
+    check_port(settings.host, settings.port)  # before the embedded vLLM spends a minute starting
     try:
         app = create_app(settings)
         agent_settings = AgentSettings()
         if agent_settings.persist:  # before anything starts: a bad path fails in a second
             check_store(agent_settings.database)
-    except (ValueError, StoreOpenError) as exc:
+    except ValidationError:
+        raise  # an invalid setting: the root prints it in one line
+    except (ValueError, StoreError) as exc:
         console.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", loop="uvloop")
+
+
+def check_port(host: str, port: int) -> None:
+    """PortBusy unless `host:port` can be bound now (with SO_REUSEADDR, as uvicorn binds)."""
+    import socket
+
+    from agent.errors import PortBusy
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        raise PortBusy(
+            f"cannot serve on {host}:{port} ({exc.strerror or exc}): stop what listens there, "
+            "or pick another port with --port or STARTBOX_API_PORT"
+        ) from exc
+
+
+def chat(
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="STARTBOX_CHAT_API_URL", help="A running startbox API; default: in-process."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="STARTBOX_CHAT_API_KEY", help="Its key (x-api-key).")
+    ] = None,
+    no_think: Annotated[
+        bool, typer.Option("--no-think", help="Start with thinking off (/think on turns it on).")
+    ] = False,
+    model: flags.Model = None,
+    base_url: flags.BaseUrl = None,
+) -> None:
+    """A conversation in the terminal: follow-ups share one Python kernel across turns.
+
+    Commands: /new, /fork N, /think on|off|default, /quit. Ctrl-C cancels the turn.
+    Example: startbox chat --no-think   or   startbox chat --api-url http://127.0.0.1:8000
+    """
+    from agent.chat import run_local, run_remote
+
+    thinking = False if no_think else None
+    out = Console()
+    if api_url:
+        uvloop.run(run_remote(api_url, api_key, out, thinking))
+        return
+    from agent.service import Agent
+    from agent.settings import AgentSettings
+    from model_host.settings import ModelSettings
+
+    settings = AgentSettings()
+    overrides = {"model": model, "base_url": base_url}
+    model_settings = ModelSettings.model_validate(
+        {k: v for k, v in overrides.items() if v is not None}
+    )
+
+    async def local() -> None:
+        with console.status("starting the agent") as status:
+            agent = Agent(settings, model_settings, progress=status.update)
+            await agent.__aenter__()
+        try:
+            await run_local(agent, settings.run_options(), out, thinking)
+        finally:
+            await agent.__aexit__(None, None, None)
+
+    uvloop.run(local())
 
 
 DEMO_QUESTION = (
@@ -213,6 +286,23 @@ def bench(
     render(Console(), report)
     if out:
         out.write_text(report.model_dump_json(indent=2))
+
+
+@app.command("bench-threads")
+def bench_threads(
+    cells: Annotated[int, typer.Option(min=1, help="Cells in the thread that a replay runs.")] = 5,
+    rounds: Annotated[int, typer.Option(min=1, help="Replayed + live turn pairs.")] = 10,
+) -> None:
+    """Turn latency of a thread with its kernel live vs rebuilt by replay (scripted model).
+
+    Example: startbox agent bench-threads --cells 5 --rounds 10
+    """
+    from agent.settings import AgentSettings
+    from agent.thread_bench import run_thread_bench
+
+    report = uvloop.run(run_thread_bench(AgentSettings().home, cells, rounds, console))
+    for name, value in report.summary().items():
+        Console().print(f"{name}: {value:.1f}")
 
 
 @app.command()

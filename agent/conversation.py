@@ -119,9 +119,12 @@ class Conversations:
                 if isinstance(event, KernelLost):
                     lost = True
                 yield event
+        except asyncio.CancelledError:  # stopped mid-cell maybe: its interpreter is gone
+            lost = True
+            raise
         finally:
             kernel.busy, kernel.last_used = False, time.monotonic()
-            if lost:  # the interpreter restarted mid-turn: the next turn replays
+            if lost:  # the interpreter restarted (or may have) mid-turn: the next turn replays
                 await asyncio.shield(self.release(thread.id))
             reply = answer.text if answer else None
             await asyncio.shield(self.threads.set_reply(thread.id, index, reply))

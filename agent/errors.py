@@ -13,8 +13,13 @@ class StoreError(AgentError):
 
 
 class StoreUnavailable(StoreError):
-    """The run store cannot be opened (missing, unreadable or not a database)."""
+    """The run store cannot be opened, or cannot keep a run now (missing, moved, unwritable):
+    runs are refused up front rather than lost."""
 
 
 class StoreWriteError(StoreError):
     """A run, event or state could not be stored: never dropped silently."""
+
+
+class PortBusy(AgentError):
+    """The API's address cannot be bound (in use, or not an address of this machine)."""

@@ -3,9 +3,11 @@ one definition each, with its env twin."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from agent.settings import RunOptions
 
 Model = Annotated[
     str | None, typer.Option(envvar="STARTBOX_MODEL_MODEL", help="Model dir or hub id.")
@@ -17,12 +19,23 @@ BaseUrl = Annotated[
         help="An OpenAI-compatible server; default: the embedded vLLM (started if needed).",
     ),
 ]
-ThinkingBudget = Annotated[int | None, typer.Option(envvar="STARTBOX_AGENT_THINKING_BUDGET")]
-AnswerBudget = Annotated[int | None, typer.Option(envvar="STARTBOX_AGENT_ANSWER_BUDGET")]
-MaxToolCalls = Annotated[int | None, typer.Option(envvar="STARTBOX_AGENT_MAX_TOOL_CALLS")]
-MinToolCalls = Annotated[int | None, typer.Option(envvar="STARTBOX_AGENT_MIN_TOOL_CALLS")]
-HintRounds = Annotated[int | None, typer.Option(envvar="STARTBOX_AGENT_HINT_ROUNDS")]
-Seed = Annotated[int | None, typer.Option(envvar="STARTBOX_AGENT_SEED")]
+
+
+def _run_option(field: str) -> Any:
+    """The flag of a RunOptions field: its description and default in --help, its env twin."""
+    info = RunOptions.model_fields[field]
+    default = "" if info.default is None else f" Default {info.default}."
+    return typer.Option(
+        envvar=f"STARTBOX_AGENT_{field.upper()}", help=f"{info.description}{default}"
+    )
+
+
+ThinkingBudget = Annotated[int | None, _run_option("thinking_budget")]
+AnswerBudget = Annotated[int | None, _run_option("answer_budget")]
+MaxToolCalls = Annotated[int | None, _run_option("max_tool_calls")]
+MinToolCalls = Annotated[int | None, _run_option("min_tool_calls")]
+HintRounds = Annotated[int | None, _run_option("hint_rounds")]
+Seed = Annotated[int | None, _run_option("seed")]
 Timeout = Annotated[
     float | None, typer.Option(envvar="STARTBOX_AGENT_TIMEOUT", help="Seconds per run.")
 ]

@@ -303,6 +303,10 @@ def model_output(result: ExecResult) -> str:
     """What the model reads in the output fence: what a notebook would show."""
     parts = [result.stdout.rstrip("\n"), result.value or "", result.stderr.rstrip("\n")]
     parts.append(result.error or "")
+    parts += [
+        f"[figure {number}: {image.width}x{image.height} PNG]"
+        for number, image in enumerate(result.images, 1)
+    ]
     text = "\n".join(part for part in parts if part)
     if result.truncated:
         text += "\n(output truncated)"

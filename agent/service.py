@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import time
 import uuid
@@ -22,6 +21,8 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.errors import GraphRecursionError
 
 from agent.checkpoints import Checkpoints
+from agent.errors import AgentError
+from agent.errors import StoreUnavailable as StoreUnavailable  # raised here by the API manager
 from agent.events import (
     ContextTrimmed,
     Error,
@@ -46,12 +47,8 @@ from sandbox.pool import SandboxError, SandboxPool, Session
 from sandbox.settings import SandboxSettings
 
 
-class QuestionError(ValueError):
+class QuestionError(AgentError, ValueError):
     """The question cannot be run (empty, too long); the message says what to change."""
-
-
-class StoreUnavailable(RuntimeError):
-    """The run store cannot keep a run now (missing, moved or unwritable): runs are refused."""
 
 
 Message = dict[str, str]  # {"role": ..., "content": ...}, as chat templates take them
@@ -109,7 +106,6 @@ class Agent:
         self.pool = await self._stack.enter_async_context(SandboxPool(self.sandbox_settings))
         if self.settings.persist:
             self.store = await self._stack.enter_async_context(RunStore(self.settings.database))
-            self._store_inode = os.stat(self.settings.database).st_ino
             connection = await connect(self.settings.checkpoints)
             self._stack.push_async_callback(connection.close)
             self.checkpoints = Checkpoints(AsyncSqliteSaver(connection))
@@ -155,21 +151,9 @@ class Agent:
                 return Prompt(text=text, dropped_turns=dropped, thinking=mode)
             dropped += 1
 
-    def store_problem(self) -> str | None:
-        """Why the run store cannot keep a run now, or None: it must still be the file that
-        was opened, in a directory that takes writes."""
-        if self.store is None:
-            return None
-        path = self.settings.database
-        try:
-            moved = os.stat(path).st_ino != self._store_inode
-        except OSError as exc:
-            return f"the run store {path} is gone ({exc.strerror}); restart the API to make it"
-        if moved:
-            return f"the run store {path} was replaced while open; restart the API"
-        if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
-            return f"the run store {path} is not writable; fix its permissions"
-        return None
+    async def store_problem(self) -> str | None:
+        """Why the run store cannot keep a run now (None: it can, or there is none)."""
+        return None if self.store is None else await self.store.health()
 
     def check_question(self, question: str) -> str:
         question = question.strip()

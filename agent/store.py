@@ -77,14 +77,9 @@ async def connect(path: Path, busy_timeout: float = 30.0) -> aiosqlite.Connectio
     return db
 
 
-class StoreOpenError(RuntimeError):
-    """The run store's file cannot be opened or written; the message names path and fix."""
-
-
 def check_store(path: Path) -> None:
     """Opens the store once, synchronously, and takes a write lock: a command that serves
     runs checks this before it starts anything, so a bad path fails at once in one line."""
-    fix = "point STARTBOX_AGENT_STORE_PATH (or STARTBOX_HOME) at a writable place"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, timeout=5)
@@ -94,7 +89,7 @@ def check_store(path: Path) -> None:
         finally:
             db.close()
     except (OSError, sqlite3.Error) as exc:
-        raise StoreOpenError(f"cannot open the run store {path} ({exc}): {fix}") from None
+        raise StoreUnavailable(f"cannot open the run store {path} ({exc}): {FIX}") from None
 
 
 class RunRecord(BaseModel):

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from model_host.errors import ModelRequestError, ModelUnavailable
 from model_host.profiles import Sampling
 from model_host.template import ChatTemplate
 
@@ -43,18 +44,6 @@ class Completion(BaseModel):
     usage_from_server: bool = True  # False: counted locally (the server sent no usage)
     first_token_s: float | None = None  # seconds from request to the first non-empty delta
     total_s: float = 0.0
-
-
-class ModelUnavailable(RuntimeError):
-    """Server unreachable, wrong model name, or it kept failing; the message names the fix."""
-
-
-class ModelRequestError(RuntimeError):
-    """The server refused this request (e.g. prompt longer than the context)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
 
 
 def server_root(base_url: str) -> str:

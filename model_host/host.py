@@ -71,12 +71,29 @@ async def ensure_embedded_server(
         server = VllmServer(
             build_plan(settings, model_dir, profile_for(settings, model_dir), device), settings.home
         )
-        say(f"starting vLLM on {url} (log: {settings.log_file})")
+        say(
+            f"starting vLLM on {url} (log: {settings.log_file}); a first start compiles for a "
+            "few minutes, later ones take about one"
+        )
         server.start()
         try:
-            await server.wait_ready(settings.startup_timeout)
+            await server.wait_ready(settings.startup_timeout, every(15.0, say))
         except ServeError as exc:
             server.stop()
             raise ModelUnavailable(str(exc)) from None
         _detached.append(server)
     return url
+
+
+def every(interval: float, say: Callable[[str], None]) -> Callable[[float, str], None]:
+    """An `on_wait` for `wait_ready`: a line each `interval` s with the elapsed time and what
+    vLLM last logged, so a cold start is never silent (terminal or not)."""
+    shown = 0.0
+
+    def on_wait(waited: float, last_line: str) -> None:
+        nonlocal shown
+        if waited - shown >= interval:
+            shown = waited
+            say(f"vLLM still starting, {waited:.0f} s: {last_line[:120]}")
+
+    return on_wait

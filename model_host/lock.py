@@ -9,11 +9,9 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from model_host.errors import LockTimeout
+
 _POLL = 0.2
-
-
-class LockTimeout(TimeoutError):
-    pass
 
 
 def _try_lock(handle: object) -> bool:

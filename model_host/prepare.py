@@ -18,6 +18,7 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from model_host.errors import PrepareError
 from model_host.lock import file_lock
 from model_host.settings import EMBEDDED_MODEL
 
@@ -30,10 +31,6 @@ PREPARE_LOCK_TIMEOUT = 1800.0  # another process converting the model takes abou
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 Progress = Callable[[str], None]
-
-
-class PrepareError(RuntimeError):
-    """The model could not be made servable; the message says what to do instead."""
 
 
 def prepare_model(
@@ -193,4 +190,4 @@ def _from_hub(repo_id: str, progress: Progress) -> Path:
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns))
     except Exception as exc:  # any transport or hub error means: offline for our purpose
-        raise PrepareError(f"{offline}\n(hub error: {type(exc).__name__}: {exc})") from None
+        raise PrepareError(f"{offline} (hub: {type(exc).__name__})") from exc

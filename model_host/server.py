@@ -26,6 +26,7 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel
 
+from model_host.errors import ServeError
 from model_host.profiles import ModelProfile
 from model_host.settings import Device, ModelSettings
 
@@ -34,10 +35,6 @@ SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 # Never phone home: vLLM's usage statistics would be the only traffic leaving loopback.
 QUIET_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1"}
 LOG_TAIL_LINES = 30
-
-
-class ServeError(RuntimeError):
-    """vLLM could not be started or did not become ready; the message says why and what to do."""
 
 
 class LaunchPlan(BaseModel):

@@ -94,7 +94,7 @@ def train(
     import datasets
     import torch
     from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from transformers.utils import logging as hf_logging
     from trl import SFTConfig, SFTTrainer
 
@@ -152,6 +152,7 @@ def train(
         peft_config=peft,
         callbacks=[_progress_callback(curve, report)],
     )
+    trainer.remove_callback(PrinterCallback)  # our progress shows the loss; no raw log dicts
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints) if resume else None)
     seconds = time.perf_counter() - started
@@ -169,11 +170,26 @@ def train(
         steps=trainer.state.global_step,
         seconds=seconds,
         train_tokens=int(getattr(trainer, "_total_train_tokens", 0)),
-        loss_curve=curve,
+        loss_curve=_curve(trainer.state.log_history, curve),
         options=options,
     )
     write_card(result)
     return result
+
+
+def _curve(history: list[dict[str, float]], live: list[LossPoint]) -> list[LossPoint]:
+    """Every logged step, those before a resume too (the checkpoint keeps the log history);
+    tokens/s is known for the steps this process ran."""
+    rates = {point.step: point.tokens_per_s for point in live}
+    return [
+        LossPoint(
+            step=int(entry["step"]),
+            loss=entry["loss"],
+            tokens_per_s=rates.get(int(entry["step"]), 0.0),
+        )
+        for entry in history
+        if "loss" in entry
+    ]
 
 
 def _progress_callback(curve: list[LossPoint], report: Report | None) -> TrainerCallback:

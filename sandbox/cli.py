@@ -44,6 +44,19 @@ def exec_(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as one JSON object.")
     ] = False,
+    stdin: Annotated[
+        Path | None, typer.Option("--stdin", help="A file whose text the code reads as stdin.")
+    ] = None,
+    program: Annotated[
+        bool,
+        typer.Option("--program", help="Run as a whole program (a fresh process, no last value)."),
+    ] = False,
+    figures: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory for the figures the code made. [default: a new temporary one]"
+        ),
+    ] = None,
 ) -> None:
     """Run code in a fresh sandbox and print the result.
 
@@ -64,19 +77,41 @@ def exec_(
     else:
         raise typer.BadParameter("give the code with -c CODE, or a FILE, or - for stdin")
 
+    text_in = stdin.read_text() if stdin is not None else None
+
     async def main() -> ExecResult:
         async with (
             SandboxPool(_settings(memory=memory, pool_size=0)) as pool,
             pool.session() as session,
         ):
-            return await session.run(payload, timeout=timeout)
+            if program:
+                return await session.run_program(payload, stdin=text_in, timeout=timeout)
+            return await session.run(payload, timeout=timeout, stdin=text_in)
 
     result = _run(main())
     if as_json:
         typer.echo(result.model_dump_json())
     else:
         render_result(Console(), result)
+    if result.images:
+        for path, image in zip(save_images(result, figures), result.images, strict=True):
+            console.print(f"saved figure {image.width}x{image.height} to {path}")
     raise typer.Exit(0 if result.ok else 1)
+
+
+def save_images(result: ExecResult, directory: Path | None) -> list[Path]:
+    """Write the result's figures as PNG files; returns their paths."""
+    import base64
+    import tempfile
+
+    directory = directory or Path(tempfile.mkdtemp(prefix="startbox-figures-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number, image in enumerate(result.images, 1):
+        path = directory / f"figure-{number}.png"
+        path.write_bytes(base64.b64decode(image.data))
+        paths.append(path)
+    return paths
 
 
 @app.command("build-image")
@@ -100,7 +135,7 @@ def build_image(
     """
     import docker
 
-    from sandbox.image import ImageError
+    from sandbox.errors import ImageError
     from sandbox.image import build_image as build
 
     settings = _settings()
@@ -146,18 +181,19 @@ def bench(
     """
     from sandbox.bench import render, run_bench
 
-    report = _run(run_bench(_settings(pool_size=4), calls=calls, console=console))
+    report = _run(
+        run_bench(_settings(pool_size=4, acquire_timeout=300), calls=calls, console=console)
+    )
     render(Console(), report)
     if out:
         out.write_text(report.model_dump_json(indent=2))
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    from sandbox.image import ImageError
-    from sandbox.pool import SandboxError
+    from sandbox.errors import SandboxError
 
     try:
         return asyncio.run(coro)
-    except (SandboxError, ImageError) as exc:
+    except SandboxError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None

@@ -1,8 +1,9 @@
-"""One hardened container running the runner, spoken to over the Docker attach stream.
+"""One hardened container whose pid 1 is the supervisor, spoken to over the Docker attach stream.
 
-The attach socket carries raw JSON lines to the runner's stdin and Docker's multiplexed frames
-back from its stdout; keeping one attached interpreter alive is what makes a call cost well under
-a millisecond instead of the ~0.4 s of a container start.
+The attach socket carries raw JSON lines to the supervisor's stdin and Docker's multiplexed frames
+back from its stdout; keeping one attached supervisor alive is what makes a call cost a
+millisecond instead of the ~0.4 s of a container start. Replies are checked defensively: a line
+over the cap, JSON nested too deep or a reply for another request drops the container.
 """
 
 from __future__ import annotations
@@ -20,16 +21,15 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from sandbox.image import RUNNER_COMMAND
+from sandbox.errors import ContainerGone
+from sandbox.image import SUPERVISOR_COMMAND
 from sandbox.owner import owner_labels
 from sandbox.settings import SandboxSettings
 
 FRAME_HEADER = 8
-MAX_LINE = 64 * 1024 * 1024  # a reply larger than this means the protocol was tampered with
-
-
-class ContainerGone(Exception):
-    """The runner stopped answering: its process or the whole container died."""
+MAX_LINE = 32 * 1024 * 1024  # far above any capped reply: larger means the protocol broke
+# the supervisor stays root with just these, to drop to the user and to kill its processes
+SUPERVISOR_CAPS = ["SETUID", "SETGID", "KILL"]
 
 
 @dataclass(frozen=True)
@@ -43,24 +43,34 @@ def hardened_config(settings: SandboxSettings, pool_id: str = "") -> dict[str, A
     uid, _, gid = settings.user.partition(":")
     config: dict[str, Any] = {
         "image": settings.image,
-        "command": RUNNER_COMMAND,
+        "command": [*SUPERVISOR_COMMAND, settings.user, settings.preload],
         "stdin_open": True,
         "tty": False,
         "network_mode": "none",
         "cap_drop": ["ALL"],
+        "cap_add": SUPERVISOR_CAPS,
         "security_opt": ["no-new-privileges"],
         "read_only": True,
         "tmpfs": {
             "/work": f"rw,nosuid,nodev,noexec,size={settings.tmpfs_size},"
-            f"uid={uid},gid={gid or uid},mode=0700"
+            f"uid={uid},gid={gid or uid},mode=0700",
+            "/run/startbox": "rw,nosuid,nodev,noexec,size=16m,mode=0700",  # the supervisor's
         },
+        "shm_size": settings.shm_size,
         "working_dir": "/work",
-        "user": settings.user,
+        "user": "0:0",  # the supervisor; user code runs as settings.user
         "mem_limit": settings.memory,
         "memswap_limit": settings.memory,
         "pids_limit": settings.pids,
         "nano_cpus": int(settings.cpus * 1e9),
-        "environment": {"HOME": "/work", "TMPDIR": "/work", "LANG": "C.UTF-8"},
+        "environment": {
+            "HOME": "/work",
+            "TMPDIR": "/work",
+            "LANG": "C.UTF-8",
+            "MPLBACKEND": "Agg",
+            "OPENBLAS_NUM_THREADS": "1",  # one core per container; no BLAS threads to fork
+            "OMP_NUM_THREADS": "1",
+        },
         "hostname": "sandbox",
         "labels": owner_labels(pool_id),
     }
@@ -78,6 +88,8 @@ class SandboxContainer:
         self._buffer = bytearray()
         self._next_id = 0
         self._lock = asyncio.Lock()
+        self.info: dict[str, Any] = {}
+        self.tenant: str | None = None
 
     @property
     def id(self) -> str:
@@ -87,7 +99,7 @@ class SandboxContainer:
     async def start(
         cls, client: docker.DockerClient, settings: SandboxSettings, pool_id: str = ""
     ) -> SandboxContainer:
-        """Create, attach, start and wait until the runner has pre-imported its libraries."""
+        """Create, attach, start and wait until the supervisor has pre-imported its libraries."""
         config = hardened_config(settings, pool_id)
         creating = asyncio.ensure_future(asyncio.to_thread(client.containers.create, **config))
         try:
@@ -101,7 +113,7 @@ class SandboxContainer:
             self = cls(container, sock)
             self._reader, self._writer = await asyncio.open_connection(sock=sock)
             await asyncio.to_thread(container.start)
-            await asyncio.wait_for(self.call({"op": "ping"}), settings.start_timeout)
+            self.info = await asyncio.wait_for(self.call({"op": "ping"}), settings.start_timeout)
         except BaseException:
             await asyncio.shield(destroy(container))
             raise
@@ -117,19 +129,17 @@ class SandboxContainer:
             try:
                 self._writer.write(json.dumps(request).encode() + b"\n")
                 await self._writer.drain()
-                reply = json.loads(await self._read_line())
-            except (ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
+                line = await self._read_line()
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
                 raise ContainerGone(str(exc) or type(exc).__name__) from exc
-            if not isinstance(reply, dict) or reply.get("id") != self._next_id:
-                raise ContainerGone("the runner's reply did not match the request")
-            return reply
+            return decode_reply(line, self._next_id)
 
     async def _read_line(self) -> bytes:
         assert self._reader is not None
         while (end := self._buffer.find(b"\n")) < 0:
             header = await self._reader.readexactly(FRAME_HEADER)
             payload = await self._reader.readexactly(int.from_bytes(header[4:], "big"))
-            if header[0] == 1:  # stdout; the runner never writes to stderr
+            if header[0] == 1:  # stdout; the supervisor never writes protocol to stderr
                 self._buffer += payload
             if len(self._buffer) > MAX_LINE:
                 raise ConnectionError("reply exceeds the protocol's line limit")
@@ -154,6 +164,19 @@ class SandboxContainer:
         if self._writer is not None:
             self._writer.close()
         await destroy(self.container)
+
+
+def decode_reply(line: bytes, expected_id: int) -> dict[str, Any]:
+    """One reply line as a dict for request `expected_id`, or `ContainerGone` saying why not."""
+    try:
+        reply = json.loads(line)
+    except ValueError as exc:
+        raise ContainerGone(f"the reply was not JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise ContainerGone("the reply was nested too deeply") from exc
+    if not isinstance(reply, dict) or reply.get("id") != expected_id:
+        raise ContainerGone("the supervisor's reply did not match the request")
+    return reply
 
 
 def _attach(client: docker.DockerClient, container: Container) -> socket.socket:

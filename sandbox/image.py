@@ -1,7 +1,7 @@
 """Builds the sandbox image: offline from debootstrap (no registry here), or from a Dockerfile.
 
-Both ways end in the same Dockerfile step that adds the runner, and the image carries the
-runner's hash as a label, so a changed runner is noticed and rebuilt instead of silently used.
+Both ways end in the same Dockerfile step that adds the supervisor, and the image carries
+its hash as a label, so a changed supervisor is noticed and rebuilt instead of silently used.
 """
 
 from __future__ import annotations
@@ -16,15 +16,26 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from sandbox import IMAGE_REPOSITORY
+from sandbox.errors import ImageError
+
+IMAGE_REPOSITORY = "startbox-sandbox"
 
 IMAGE_DIR = Path(__file__).parent / "image"
-RUNNER_PATH = "/opt/startbox/runner.py"
-RUNNER_COMMAND = ["python3", "-I", "-B", RUNNER_PATH]
+SUPERVISOR_PATH = "/opt/startbox/supervisor.py"
+SUPERVISOR_COMMAND = ["python3", "-I", "-B", SUPERVISOR_PATH]
 RUNNER_LABEL = "startbox.runner-sha"
 DEBIAN_SUITE = "bookworm"
-DEBIAN_PACKAGES = ("python3", "python3-numpy", "python3-sympy", "python3-mpmath")
-# tagged by what goes in, so checkouts with different package lists or runners never fight
+DEBIAN_PACKAGES = (
+    "python3",
+    "python3-numpy",
+    "python3-sympy",
+    "python3-mpmath",
+    "python3-scipy",
+    "python3-matplotlib",
+    "python3-pandas",
+    "python3-networkx",
+)
+# tagged by what goes in, so checkouts with different package lists or supervisors never fight
 # over one tag (each rebuilding "its" image under the other's feet)
 BASE_IMAGE = (
     f"startbox-sandbox-base:{DEBIAN_SUITE}-"
@@ -32,10 +43,6 @@ BASE_IMAGE = (
 )
 
 Progress = Callable[[str], None]
-
-
-class ImageError(RuntimeError):
-    pass
 
 
 def runner_sha() -> str:
@@ -49,7 +56,7 @@ def runner_sha() -> str:
 
 
 def default_tag() -> str:
-    """The image tag of this checkout: its content hash, so a changed runner gets a new tag."""
+    """The image tag of this checkout: its content hash, so a changed supervisor gets a new tag."""
     return f"{IMAGE_REPOSITORY}:{runner_sha()}"
 
 
@@ -65,7 +72,7 @@ def require_image(client: docker.DockerClient, tag: str) -> None:
     """Fail with the fix named, rather than with Docker's 'No such image'."""
     if not image_current(client, tag):
         raise ImageError(
-            f"sandbox image {tag} is missing or older than this runner; "
+            f"sandbox image {tag} is missing or older than this checkout; "
             "build it with `startbox sandbox build-image`"
         )
 
@@ -82,7 +89,7 @@ def build_image(
     """Build `tag` unless it is current. Returns whether anything was built.
 
     Offline (default): debootstrap a minimal Debian with Python, numpy, sympy and mpmath, import
-    it as a base image, then add the runner. With `dockerfile_base` (e.g. python:3.12-slim) the
+    it as a base image, then add the supervisor. With `dockerfile_base` (e.g. python:3.12-slim) the
     base comes from a registry and pip installs the libraries instead.
     """
     if not force and image_current(client, tag):
@@ -93,7 +100,7 @@ def build_image(
     else:
         ensure_debian_image(BASE_IMAGE, DEBIAN_PACKAGES, home=home, force=force, progress=progress)
         buildargs = {"BASE": BASE_IMAGE, "PIP_PACKAGES": ""}
-    progress(f"adding the runner: docker build -t {tag}")
+    progress(f"adding the supervisor: docker build -t {tag}")
     try:
         client.images.build(
             path=str(IMAGE_DIR),

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.cli import api, demo, solve
+from agent.cli import api, chat, demo, solve
 from agent.cli import app as agent_app
 from model_host.cli import app as model_app
 from sandbox.cli import app as sandbox_app
@@ -71,6 +71,7 @@ app.add_typer(rft_app, name="rft")
 app.command()(solve)
 app.command()(demo)
 app.command()(api)
+app.command()(chat)
 app.command("ui")(run_ui)
 app.command()(worker)
 app.command()(redis)

@@ -39,10 +39,10 @@ def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
     bar = st.sidebar
     bar.title("startbox")
     try:
-        models = api.models()
+        models, kinds = api.models(), api.kinds()
     except ApiError as exc:
         bar.error(str(exc))
-        models = []
+        models, kinds = [], {}
     bar.selectbox("Model", models or ["(API unreachable)"], help="The model the API serves.")
     bound: dict[str, Any] = {"bind": "query-params"}
     thinking = bar.segmented_control(
@@ -66,8 +66,8 @@ def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
             "Hint rounds", 0, value=None, placeholder="server default", key="hint_rounds", **bound
         ),
         "kind": bar.selectbox(
-            "Kind", ["math", "code"], key="kind", **bound,
-            help="math: a \\boxed{} answer; code: a final program.",
+            "Kind", list(kinds) or ["math"], key="kind", **bound,
+            help="; ".join(f"{name}: {summary}" for name, summary in kinds.items()),
         ),
     }  # fmt: skip
     if bar.button("New conversation", icon=":material/add:"):

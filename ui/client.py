@@ -103,6 +103,11 @@ class ApiClient:
     def models(self) -> list[str]:
         return [model["id"] for model in self._call("GET", "/v1/models")["data"]]
 
+    def kinds(self) -> dict[str, str]:
+        """Problem kinds the API serves (name -> summary), from GET /v1/models."""
+        data = self._call("GET", "/v1/models")["data"]
+        return dict(data[0].get("kinds") or {}) if data else {}
+
     def run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/runs/{run_id}")
 

@@ -29,10 +29,11 @@ def trace(view: TraceView) -> None:
                     )
                 elif isinstance(step, Cell):
                     cell(step, view.running)
-                elif isinstance(step, Notice):
-                    notice(step)
-    for step in view.reply:
-        text(step)
+    for shown in view.reply:
+        if isinstance(shown, Text):
+            text(shown)
+        else:
+            notice(shown)
     if view.running:
         st.caption(":material/hourglass_top: running…")
     answer(view)

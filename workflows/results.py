@@ -1,16 +1,20 @@
 """Per-sample results as JSON lines, keyed by problem and sample, so reruns are idempotent.
 
 Appending is the only write; readers keep the last line per key. A rerun therefore never
-counts a sample twice, and a crash mid-write loses at most the line being written.
+counts a sample twice, and a crash mid-write loses at most the line being written: before a
+run appends, `prepare` cuts such a torn last line off (its sample is simply run again), so the
+next line never lands glued to the fragment.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 from pydantic import BaseModel, ValidationError
 
+from workflows.errors import ResultsError
 from workflows.grading import Cause
 
 
@@ -59,3 +63,38 @@ def read_results(path: Path) -> dict[tuple[str, int], SampleResult]:
 def append_result(path: Path, result: SampleResult) -> None:
     with path.open("a", encoding="utf-8") as out:
         out.write(result.model_dump_json() + "\n")
+
+
+def prepare(path: Path) -> int:
+    """Make `path` ready for appending: its directory created, a torn last line (no newline:
+    the writer was killed mid-line) cut off. Returns the bytes cut; ResultsError if the
+    place cannot be written, before any solving starts."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a+b") as out:
+            size = out.seek(0, 2)
+            if size == 0:
+                return 0
+            out.seek(max(0, size - 1))
+            if out.read(1) == b"\n":
+                return 0
+            keep = _last_newline(out, size)
+            out.truncate(keep)
+            return size - keep
+    except OSError as exc:
+        raise ResultsError(
+            f"cannot write results to {path} ({exc.strerror or exc}): pick another --out"
+        ) from exc
+
+
+def _last_newline(out: BinaryIO, size: int, block: int = 1 << 16) -> int:
+    """The offset just after the last newline in the file (0 if there is none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        out.seek(start)
+        chunk = out.read(end - start)
+        if (at := chunk.rfind(b"\n")) >= 0:
+            return start + at + 1
+        end = start
+    return 0

@@ -17,7 +17,7 @@ from agent.service import Agent, QuestionError
 from agent.settings import RunOptions
 from workflows.datasets import Problem
 from workflows.grading import Grader
-from workflows.results import SampleResult, append_result, read_results
+from workflows.results import SampleResult, append_result, prepare, read_results
 
 
 class ToolUse(BaseModel):
@@ -114,6 +114,7 @@ async def run_batch(
     concurrency: int = 4,
     on_result: Callable[[SampleResult], None] | None = None,
 ) -> BatchOutcome:
+    prepare(out)
     todo, skipped = pending(problems, samples, out)
     gate = asyncio.Semaphore(concurrency)
 

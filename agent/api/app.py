@@ -18,7 +18,8 @@ from agent.api.metrics import Metrics
 from agent.api.routers import agent_protocol, health, openai, runs, threads
 from agent.api.settings import ApiSettings
 from agent.conversation import Conversations, ThreadBusy
-from agent.service import Agent, QuestionError, StoreUnavailable
+from agent.errors import StoreError
+from agent.service import Agent, QuestionError
 from agent.threads import ThreadStore
 
 log = logging.getLogger("startbox.api")
@@ -99,8 +100,8 @@ def _add_errors(app: FastAPI, settings: ApiSettings) -> None:
     async def thread_busy(request: Request, exc: ThreadBusy) -> JSONResponse:
         return refuse(409, str(exc))
 
-    @app.exception_handler(StoreUnavailable)
-    async def no_store(request: Request, exc: StoreUnavailable) -> JSONResponse:
+    @app.exception_handler(StoreError)
+    async def no_store(request: Request, exc: StoreError) -> JSONResponse:
         return refuse(503, f"runs are refused: {exc}")
 
     @app.exception_handler(UnknownRun)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from agent.api.metrics import Metrics
 from agent.conversation import Conversations
+from agent.errors import StoreUnavailable
 from agent.events import Event, RunFinished
-from agent.service import Agent, Message, StoreUnavailable
+from agent.service import Agent, Message
 from agent.settings import RunOptions
 from agent.threads import Thread
 
@@ -60,13 +61,13 @@ class RunManager:
     def running(self) -> int:
         return sum(not run.done for run in self.live.values())
 
-    def admit(self, question: str) -> str:
+    async def admit(self, question: str) -> str:
         """The checked question, if a run may start now; raises QuestionError, TooBusy or
         StoreUnavailable at once, before anything runs."""
         question = self.agent.check_question(question)
         if self.running >= self.limit:
             raise TooBusy(f"{self.limit} runs are already running")
-        if (problem := self.agent.store_problem()) is not None:
+        if (problem := await self.agent.store_problem()) is not None:
             raise StoreUnavailable(problem)
         return question
 
@@ -81,7 +82,7 @@ class RunManager:
     ) -> str:
         """Start a run in the background; the admission errors are raised at once. Returns
         once the run is in the store, so its id can be read at once."""
-        question = self.admit(question)
+        question = await self.admit(question)
         run_id = uuid.uuid4().hex
         events = self.agent.solve(
             question, options, run_id, history=history, thinking=thinking, owner=owner
@@ -99,7 +100,7 @@ class RunManager:
         """Start the next turn of a thread; returns its run id and turn number. `history`
         replaces the thread's own earlier turns in the prompt (a chat client's messages)."""
         assert self.conversations is not None
-        question = self.admit(question)
+        question = await self.admit(question)
         run_id = uuid.uuid4().hex
         index = await self.conversations.begin(thread, run_id, question, thinking)
         events = self.conversations.turn(

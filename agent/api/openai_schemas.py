@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.kinds import KINDS
+
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
 
@@ -130,6 +132,10 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int = 0
     owned_by: str = "startbox"
+    # startbox's problem kinds (name -> what the answer is), so clients need not spell them
+    kinds: dict[str, str] = Field(
+        default_factory=lambda: {k.name: k.summary for k in KINDS.values()}
+    )
 
 
 class ModelList(BaseModel):

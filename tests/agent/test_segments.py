@@ -65,3 +65,14 @@ async def test_failed_code_and_the_budget_text_are_labelled(agent: Agent, script
     assert forced["text"].endswith(QWEN3.early_stop_text)
     state = (await agent.checkpoints.get(events[0].run_id)).values
     assert joined(stored.segments) == state["transcript"]
+
+
+async def test_hint_at_start_opens_the_turn_with_a_hint(agent: Agent, script: Script) -> None:
+    server = script("print(3 * 3)\n```\n", "</think>", "\\boxed{9}")
+    events = await collect(agent, "What is 3 * 3?", hint_at_start=True, min_tool_calls=1, seed=1)
+    assert server.requests[0]["prompt"].endswith(QWEN3.code_start)
+    assert agent.store is not None
+    stored = await agent.store.transcript(events[0].run_id)
+    assert stored is not None
+    assert kinds(stored.segments)[:3] == ["hint", "code", "tool_output"]
+    assert events[-1].usage.hints == 1  # type: ignore[union-attr]

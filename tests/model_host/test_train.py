@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from model_host.template import ChatTemplate
 from model_host.train import CARD, TrainOptions, train
 from tests.model_host.fixtures import STARTUP_TIMEOUT, startbox_cli
 from tests.ports import free_port
+from workflows.rft.loop import wait_ready
 
 TRAINED = "rft-trained"
 
@@ -62,16 +62,7 @@ def test_vllm_serves_the_trained_directory(trained, model_settings: ModelSetting
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            assert process.poll() is None, f"serve exited {process.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"not ready:\n{log.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(2)
+        wait_ready(process, url, STARTUP_TIMEOUT)
         reply = httpx.post(
             f"{url}/v1/completions",
             json={"model": TRAINED, "prompt": "What is 1234 * 5678?", "max_tokens": 8},

@@ -19,7 +19,9 @@ def containers_of(pool: SandboxPool) -> list[str]:
 
 @pytest.fixture(scope="session")
 async def pool() -> AsyncIterator[SandboxPool]:
-    async with SandboxPool(SandboxSettings(pool_size=2, memory="256m", timeout=10)) as pool:
+    async with SandboxPool(
+        SandboxSettings(pool_size=2, memory="256m", timeout=10, acquire_timeout=120)
+    ) as pool:
         yield pool
     assert containers_of(pool) == [], "the pool left containers behind"
 
@@ -34,7 +36,12 @@ async def session(pool: SandboxPool) -> AsyncIterator[Session]:
 async def small_pool() -> AsyncIterator[SandboxPool]:
     """A pool of its own for tests that change limits."""
     settings = SandboxSettings(
-        pool_size=1, memory="128m", pids=64, max_sessions=1, acquire_timeout=5
+        pool_size=1,
+        memory="128m",
+        pids=64,
+        max_sessions=1,
+        acquire_timeout=120,  # a container start on a loaded machine
+        preload="numpy,sympy",  # the rest would not leave room to measure a bomb in 128m
     )
     async with SandboxPool(settings) as pool:
         yield pool

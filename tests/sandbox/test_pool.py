@@ -29,7 +29,7 @@ async def test_exhausted_pool_waits_then_fails_clearly(small_pool: SandboxPool) 
         with pytest.raises(PoolExhausted, match="sessions to end"):
             async with small_pool.session():
                 pass
-    small_pool.settings.acquire_timeout = 30
+    small_pool.settings.acquire_timeout = 120
     async with small_pool.session() as session:  # the slot came back
         assert (await session.run("3")).value == "3"
 

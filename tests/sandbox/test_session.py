@@ -37,7 +37,7 @@ async def test_exception_traceback_is_trimmed_to_user_code(session: Session) -> 
     assert result.error is not None
     assert result.error.startswith("Traceback")
     assert "ZeroDivisionError: division by zero" in result.error
-    assert "runner.py" not in result.error
+    assert "supervisor.py" not in result.error
     assert 'File "<cell-1>", line 2, in f' in result.error
 
 

@@ -111,6 +111,18 @@ class Browser:
     def goto(self, url: str) -> None:
         self.send("Page.navigate", url=url)
 
+    def reload(self) -> None:
+        """Reload, and return once the new document is there (not the old one unloading)."""
+        self.evaluate("window.beforeReload = true")
+        self.send("Page.reload")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(RuntimeError):  # the page is between documents
+                if self.evaluate("window.beforeReload === undefined"):
+                    return
+            time.sleep(0.2)
+        raise TimeoutError("the page did not reload within 30 s")
+
     def evaluate(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
         return result.get("result", {}).get("value")
@@ -161,11 +173,18 @@ class Browser:
         self.wait_for(find, 30, f"button {label!r}")
         self.evaluate(f"{find}.click()")
 
-    def expand_all(self) -> None:
-        """Open every folded expander (a run's thinking), so its content is drawn and read."""
-        self.evaluate("document.querySelectorAll('details:not([open]) > summary')"
-                      ".forEach(s => s.click())")  # fmt: skip
-        self.wait_for("!document.querySelector('details:not([open])')", 10, "open expanders")
+    def expand_all(self, seconds: float = 60) -> None:
+        """Open every folded expander (a run's thinking), so its content is drawn and read;
+        again if a redraw folds one back (the rerun after a turn ends does)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.wait_settled(seconds)
+            closed = self.evaluate("[...document.querySelectorAll('details:not([open]) > summary')]"
+                                   ".map(s => s.click()).length")  # fmt: skip
+            if not closed:
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"expanders still folded after {seconds:.0f} s")
 
     def screenshot(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

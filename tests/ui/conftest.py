@@ -23,6 +23,7 @@ from tests.ports import free_port, scripted_api_env
 from tests.ui.browser import chromium_path
 
 KEY = "ui-test-key"
+OTHER_KEY = "ui-other-key"  # another tenant of the same API
 STARTBOX = str(Path(sys.executable).with_name("startbox"))
 CODE_RUN = [
     "<think>\nLet me compute it in Python.\n```python\nx = 6 * 7\nprint(x)\n```\n",
@@ -89,9 +90,9 @@ class Stack:
         """The model turns of the next run."""
         self.scripted.replies = [Reply(text=turn) for turn in turns]
 
-    def client(self) -> httpx.Client:
+    def client(self, key: str = KEY) -> httpx.Client:
         return httpx.Client(
-            base_url=self.api_url, headers={"x-api-key": KEY}, timeout=30, trust_env=False
+            base_url=self.api_url, headers={"x-api-key": key}, timeout=30, trust_env=False
         )
 
 
@@ -102,7 +103,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     port = free_port()
     with ThreadedScripted() as scripted:
         env = {
-            **scripted_api_env(scripted.base_url, workdir, port, keys=KEY),
+            **scripted_api_env(scripted.base_url, workdir, port, keys=f"{KEY},{OTHER_KEY}"),
             "STARTBOX_SANDBOX_POOL_SIZE": "1",
         }
         log = workdir / "api.log"

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from model_host.scripted import Reply
-from tests.ui.conftest import CODE_RUN, FOLLOW_UP, Stack, free_port
+from tests.ui.conftest import CODE_RUN, FOLLOW_UP, OTHER_KEY, Stack, free_port
 
 APP = str(Path(ui.__file__).with_name("app.py"))
 SLOW_RUN = ["<think>\nLet me wait.\n```python\nimport time\ntime.sleep(30)\n```\n"]
@@ -98,6 +98,23 @@ def test_a_conversation_and_a_run_reopen_from_the_sidebar_and_links(ui_env: Stac
     assert "Reopen: 6 * 7?" in texts(app) and latex(app) == ["\\boxed{42}"]
     linked = page(run=run_id)
     assert "Reopen: 6 * 7?" in texts(linked) and "42" in [c.value for c in linked.code]
+
+
+def test_another_keys_conversation_is_neither_listed_nor_opened(ui_env: Stack) -> None:
+    ui_env.load(*CODE_RUN)
+    with ui_env.client(OTHER_KEY) as other:
+        thread_id = other.post("/v1/threads", json={"title": "Not yours"}).json()["id"]
+        run_id = other.post(f"/v1/threads/{thread_id}/runs", json={"question": "Secret?"}).json()
+        assert "run_finished" in other.get(f"/v1/runs/{run_id['id']}/events", timeout=60).text
+    app = page()
+    assert f"thread-{thread_id}" not in {b.key for b in app.button}
+    assert "Not yours" not in "\n".join(str(b.label) for b in app.button)
+    opened = page(thread=thread_id)
+    errors = "\n".join(e.value for e in opened.error)
+    assert f"Cannot open conversation {thread_id}" in errors and "404" in errors, errors
+    assert "Secret?" not in texts(opened)
+    linked = page(run=run_id["id"])
+    assert "404" in "\n".join(e.value for e in linked.error) and "Secret?" not in texts(linked)
 
 
 def test_a_shared_link_asks_its_question_once_confirmed(ui_env: Stack) -> None:

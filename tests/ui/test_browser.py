@@ -112,9 +112,11 @@ def test_a_two_turn_conversation_keeps_its_kernel_and_settings(
         stack.load(*FOLLOW_UP)
         browser.type_into(CHAT_INPUT, "And plus one?")
         browser.wait_for("document.body.innerText.split('timings:').length == 3", 90, "turn 2")
-        browser.send("Page.reload")  # the conversation and the settings survive it
+        browser.reload()  # the conversation and the settings survive it
         browser.wait_for_text("And plus one?", 60)
         browser.wait_for_text(" / 256 tokens", 30)  # the meter of the answer budget
+        folded = "[...document.querySelectorAll('details')].map(d => d.open)"
+        assert browser.evaluate(folded) == [False, False]  # finished turns fold their thinking
         field = "document.querySelector('input[aria-label=\"Answer budget (tokens)\"]').value"
         assert browser.evaluate(field) == "256"
         browser.expand_all()

@@ -45,7 +45,7 @@ async def test_batch_run_resumes_and_reports(scripted: ScriptedServer, tmp_path:
             "--field", "answer=gold", "--field", "id=key", "--samples", "2"]  # fmt: skip
     code, stdout, stderr = await startbox(scripted, *args, "--limit", "1")
     assert code == 0, stderr
-    assert "skipped line 2" in stderr
+    assert "skipped row 2" in stderr and "layout" in stderr
     assert "2 runs to do, 0 already" in stderr
     assert len(out.read_text().splitlines()) == 2
     code, stdout, stderr = await startbox(scripted, *args)
@@ -68,3 +68,32 @@ async def test_batch_run_errors_name_the_fix(scripted: ScriptedServer, tmp_path:
         scripted, "batch", "run", "sample", "--out", "x", "--field", "nope"
     )
     assert code == 2 and "question=NAME" in stderr
+
+
+async def test_grade_saved_outputs(scripted: ScriptedServer, tmp_path: Path) -> None:
+    """`startbox grade`: rows of a known layout plus `response`, no model involved."""
+    rows = [
+        {"id": 1, "problem": "2+2?", "answer": "4",
+         "response": "<think>\\boxed{5}? no.</think>\nSo $\\boxed{4}$."},
+        {"id": 2, "problem": "3+3?", "answer": "6", "response": "The final answer is 7."},
+        {"id": 3, "problem": "Angle?", "answer": "45",
+         "responses": ["$\\boxed{45^\\circ}$", "$\\boxed{45}$", "$\\boxed{40}$"]},
+    ]  # fmt: skip
+    data = tmp_path / "aime_like.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "graded.jsonl"
+    code, stdout, stderr = await startbox(
+        scripted, "grade", str(data), "--kind", "math", "--out", str(out)
+    )
+    assert code == 0, stderr
+    assert "layout question_answer" in stderr
+    graded = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(g["id"], g["extracted"], g["correct"], g["cause"]) for g in graded] == [
+        ("1", "4", True, None),
+        ("2", "7", False, "wrong"),
+        ("3", "45^\\circ", True, None),
+    ]
+    assert graded[0]["response"] == rows[0]["response"]  # the input row is kept
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["samples"] == 5 and summary["layouts"] == ["question_answer"]
+    assert "accuracy" in stdout

@@ -88,3 +88,22 @@ async def test_code_problems_are_graded_in_the_sandbox(
     answer = results["add", 0].answer
     assert answer is not None and answer.strip() == "def add(a, b):\n    return a + b"
     assert (results["bad", 0].correct, results["bad", 0].cause) == (False, "wrong")
+
+
+def test_tool_use_tells_hint_triggered_from_spontaneous_calls() -> None:
+    from agent.events import BudgetExhausted, Code, Execution, Hint
+    from workflows.runner import ToolUse
+
+    tools = ToolUse()
+    for event in [
+        Code(index=0, code="1"),  # spontaneous
+        Execution(index=0, status="ok", output="1", duration_ms=3.0),
+        Hint(text="Wait, maybe using python here is a good idea.\n```python\n", reason="eos"),
+        Code(index=1, code="2"),  # right after the hint
+        Execution(index=1, status="error", output="boom", duration_ms=4.0),
+        BudgetExhausted(budget=10, used=11),
+    ]:
+        tools.see(event)
+    assert tools.model_dump() == {
+        "hint_calls": 1, "tool_errors": 1, "sandbox_ms": [3.0, 4.0], "budget_exhausted": True,
+    }  # fmt: skip

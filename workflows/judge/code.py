@@ -39,16 +39,17 @@ CODEC = Path(plain.__file__).read_text(encoding="utf-8")
 BATCH_CALLS = 16  # calls per sandbox request (results travel in one reply)
 MAX_ROUNDS = 400  # reruns of a test harness that keeps asking for new calls
 
-# Defined in the program's session before its code; it may redefine these (it only hurts itself).
+# Defined in the program's session before its code, helpers bound at definition so a program
+# that defines its own `encode` still answers; it may redefine these (it only hurts itself).
 CALLER = """
-def _sb_calls(entry, requests):
+def _sb_calls(entry, requests, _encode=encode, _decode=decode, _NotPlain=NotPlain, _eval=eval):
     import json as _json, builtins as _b
     out = []
-    for args, kwargs in (decode(r) for r in _json.loads(requests)):
+    for args, kwargs in (_decode(r) for r in _json.loads(requests)):
         try:
-            value = eval(entry)(*args, **kwargs)
-            out.append({"value": encode(value)})
-        except NotPlain as exc:
+            value = _eval(entry)(*args, **kwargs)
+            out.append({"value": _encode(value)})
+        except _NotPlain as exc:
             out.append({"unplain": str(exc)})
         except BaseException as exc:
             name = type(exc).__name__
@@ -100,7 +101,7 @@ def _sb_round(token, table, source, entry):
     _sb_table.update(_json.loads(table))
     _sb_missing.clear()
     _random.seed(0)
-    space = {"__name__": "__main__", "encode": encode, "decode": decode}
+    space = {"__name__": "__main__"}
     verdict = "pass"
     space[entry] = _sb_proxy
     try:
@@ -207,14 +208,14 @@ async def results(
             raise Verdict(
                 "wrong", f"{who} returned {type(entries).__name__}, not {len(batch)} results"
             )
-        for entry in entries:
-            if not isinstance(entry, dict) or not (
-                {"value"} <= entry.keys() or "raise" in entry or "unplain" in entry
+        for item in entries:
+            if not isinstance(item, dict) or not (
+                {"value"} <= item.keys() or "raise" in item or "unplain" in item
             ):
                 raise Verdict("wrong", f"{who} returned a malformed result")
-            if "value" in entry:
+            if "value" in item:
                 try:
-                    plain.decode(entry["value"])
+                    plain.decode(item["value"])
                 except (plain.NotPlain, TypeError, ValueError):
                     raise Verdict("wrong", f"{who} returned data that does not decode") from None
         out.extend(entries)

@@ -423,13 +423,9 @@ def generic(row: dict[str, Any], kind: str) -> Fields:
         value = row.get(name)
         if value is None or value == "":
             continue
-        value = str(value).strip()
-        if "\\boxed" in value:
-            reference = last_boxed(value)
-        elif "####" in value:
-            reference = value.rsplit("####", 1)[1].strip().replace(",", "")
-        elif name != "solution":
-            reference = value
+        reference = worked_answer(str(value))
+        if reference is None and name != "solution":
+            reference = str(value).strip()
         if reference is not None:
             break
     if kind == "choice" and reference is not None:
@@ -438,6 +434,15 @@ def generic(row: dict[str, Any], kind: str) -> Fields:
         kind=kind, question=question, reference=reference, test=row.get("test"),
         entry_point=row.get("entry_point"), prompt=row.get("prompt") if kind == "code" else None,
     )  # fmt: skip
+
+
+def worked_answer(value: str) -> str | None:
+    """The answer inside a worked solution: its last \\boxed{}, or GSM8K's `#### n`."""
+    if "\\boxed" in value:
+        return last_boxed(value)
+    if "####" in value:
+        return value.rsplit("####", 1)[1].strip().replace(",", "")
+    return None
 
 
 def _f(*names: str) -> frozenset[str]:

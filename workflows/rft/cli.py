@@ -305,6 +305,39 @@ def _tokenizer(base: str | None) -> PreTrainedTokenizerBase:
     return ChatTemplate.load(_base_dir(base)).tokenizer
 
 
+@app.command("run")
+def run_loop(
+    config: Annotated[Path, typer.Argument(help="A TOML file (see README: Hint-RFT).")],
+    dry_run: Annotated[bool, typer.Option(help="Print the steps, run nothing.")] = False,
+) -> None:
+    """The whole loop: problems, baseline, then per round collect, filter, export, train,
+    serve and eval; each step resumes, so a rerun continues where it stopped.
+
+    Example: startbox rft run rft.toml --dry-run
+    """
+    from pydantic import ValidationError
+
+    from workflows.rft.loop import LoopConfig, plan, run
+
+    try:
+        steps = plan(LoopConfig.load(config))
+    except (OSError, ValueError, ValidationError) as exc:
+        raise typer.BadParameter(f"{config}: {exc}") from None
+    if dry_run:
+        import shlex
+
+        for step in steps:
+            env = " ".join(f"{k}={v}" for k, v in step.env.items())
+            typer.echo(f"# {step.name}\n{env + ' ' if env else ''}{shlex.join(step.argv)}"
+                       + (" &" if step.serve else ""))  # fmt: skip
+        return
+    try:
+        run(steps, console.print)
+    except RuntimeError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
 def show_eval(out: Path, baseline: Path | None) -> dict[str, EvalReport]:
     """Print the eval (beside its baseline) and write OUT.report.json."""
     from workflows.rft.evaluate import compare, evaluate

@@ -26,7 +26,8 @@ def without_hints(options: RunOptions) -> RunOptions:
 
 class EvalReport(BaseModel):
     model: str
-    runs: int
+    runs: int  # runs that finished; the rates below are over these
+    failed_runs: int  # the model server or sandbox failed: rerun the eval to retry them
     tool_use_rate: float  # runs with at least one tool call and no hint
     tool_error_rate: float  # failed tool rounds / tool rounds
     accuracy: float
@@ -37,12 +38,14 @@ class EvalReport(BaseModel):
 
 
 def evaluate(trajectories: Iterable[Trajectory]) -> EvalReport:
-    rows = list(trajectories)
+    every = list(trajectories)
+    rows = [row for row in every if row.cause != "run_error"]
     count = len(rows) or 1
     calls = sum(row.tool_calls for row in rows)
     return EvalReport(
         model=rows[0].model if rows else "",
         runs=len(rows),
+        failed_runs=len(every) - len(rows),
         tool_use_rate=sum(1 for r in rows if r.tool_calls > 0 and r.hints == 0) / count,
         tool_error_rate=sum(row.tool_errors for row in rows) / (calls or 1),
         accuracy=sum(row.correct for row in rows) / count,
@@ -59,7 +62,8 @@ MEASURES = (
     ("accuracy", "accuracy", "{:.1%}"),
     ("mean tokens", "mean_tokens", "{:.0f}"),
     ("tool calls per run", "tool_calls_per_run", "{:.2f}"),
-    ("runs", "runs", "{}"),
+    ("runs (finished)", "runs", "{}"),
+    ("runs failed (retried on rerun)", "failed_runs", "{}"),
 )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from workflows.datasets import load_jsonl
+from workflows.datasets import load
 
 
 class GeneratedProblem(BaseModel):
@@ -132,7 +132,7 @@ def generate(
 
 def exclude_ids(paths: Iterable[Path]) -> set[str]:
     """The ids of every problem in these JSONL sets (any layout the judge reads)."""
-    return {p.id for path in paths for p in load_jsonl(path).problems}
+    return {p.id for path in paths for p in load(str(path), "math").problems}
 
 
 def write(problems: list[GeneratedProblem], out: Path) -> None:

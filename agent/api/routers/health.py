@@ -53,7 +53,7 @@ async def ready_checks(agent: Agent) -> dict[str, str]:
     async def store() -> str:
         if agent.store is None:
             return "ok"
-        if (problem := agent.store_problem()) is not None:
+        if (problem := await agent.store_problem()) is not None:
             return problem
         async with asyncio.timeout(5):
             await agent.store.recent(1)

@@ -67,6 +67,7 @@ async def running_api(
         ),
         "STARTBOX_SANDBOX_POOL_SIZE": "2",
         "STARTBOX_AGENT_KERNEL_TTL": str(KERNEL_TTL),
+        "STARTBOX_SANDBOX_ACQUIRE_TIMEOUT": "180",  # container starts crawl on a loaded machine
         **env,
     }
     path = workdir / f"api-{port}.log"
@@ -89,7 +90,7 @@ async def _wait_ready(process: asyncio.subprocess.Process, url: str, log: Path) 
         pytest.fail(f"{why}:\n{log.read_text()[-4000:]}")
 
     async with httpx.AsyncClient(timeout=2) as client:
-        for _ in range(120):
+        for _ in range(480):  # 4 min: the machine may be loaded
             if process.returncode is not None:
                 failed(f"startbox api exited {process.returncode}")
             try:
@@ -98,12 +99,18 @@ async def _wait_ready(process: asyncio.subprocess.Process, url: str, log: Path) 
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.5)
-    failed("startbox api not ready after 60 s")
+    failed("startbox api not ready after 4 min")
 
 
 def load(api: Api, *turns: str) -> None:
     """The model turns of the next run(s)."""
     api.scripted.replies = [Reply(text=turn) for turn in turns]
+
+
+def first_prompt(api: Api, text: str) -> str:
+    """The prompt of the first model call whose prompt holds `text` (other tests' runs may
+    call the model meanwhile, so positions in the request log are not reliable)."""
+    return next(r["prompt"] for r in api.scripted.requests if text in r.get("prompt", ""))
 
 
 class SseMessage(TypedDict):

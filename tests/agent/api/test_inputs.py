@@ -81,7 +81,7 @@ async def test_a_deleted_store_is_reported_and_runs_are_refused(tmp_path: Path, 
         assert (await client.get("/readyz")).json()["store"] == "ok"
         shutil.rmtree(workdir)
         ready = await client.get("/readyz")
-        assert ready.status_code == 503 and "runs.db is gone" in ready.json()["store"]
+        assert ready.status_code == 503 and "is missing" in ready.json()["store"]
         refused = await client.post("/v1/runs", json={"question": "lost?"})
         assert refused.status_code == 503 and "runs are refused" in refused.json()["detail"]
         assert (await client.post("/v1/solve", json={"question": "q"})).status_code == 503

@@ -6,7 +6,7 @@ import openai
 import pytest
 
 from model_host.scripted import Reply
-from tests.agent.api.conftest import KEY, Api
+from tests.agent.api.conftest import KEY, Api, first_prompt
 
 TURNS = [
     "<think>\n```python\nprint(2 ** 10)\n```\n",
@@ -60,3 +60,63 @@ async def test_bad_requests_are_4xx(api: Api) -> None:
         await client(api).chat.completions.create(model="startbox/scripted", messages=[])
     with pytest.raises(openai.AuthenticationError):
         await openai.AsyncOpenAI(base_url=f"{api.url}/v1", api_key="bad").models.list()
+
+
+async def test_the_whole_message_list_is_honoured(api: Api) -> None:
+    api.scripted.replies = [Reply(text=t) for t in TURNS]
+    completion = await client(api).chat.completions.create(
+        model="startbox/scripted",
+        messages=[
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Call the number k."},
+            {"role": "assistant", "content": "Fine, k it is."},
+            {"role": "user", "content": [{"type": "text", "text": "And 2**10, tersely?"}]},
+        ],
+    )
+    prompt = first_prompt(api, "And 2**10, tersely?")
+    for text in ("You are terse.", "Call the number k.", "Fine, k it is."):
+        assert text in prompt
+    assert prompt.index("Call the number k.") < prompt.index("And 2**10, tersely?")
+    assert completion.choices[0].message.content == "\n\nIt is \\boxed{1024}."
+
+
+async def test_max_tokens_bounds_thinking_and_answer(api: Api) -> None:
+    long = "<think>\n" + " ".join(f"w{i}" for i in range(400))
+    api.scripted.replies = [Reply(text=long), Reply(text=" ".join(["a"] * 300))]
+    completion = await client(api).chat.completions.create(
+        model="startbox/scripted",
+        messages=[{"role": "user", "content": "Think long."}],
+        max_tokens=40,
+    )
+    usage = completion.usage
+    assert usage is not None and usage.completion_tokens <= 40
+    details = usage.completion_tokens_details
+    assert details is not None and details.reasoning_tokens is not None
+    assert 0 < details.reasoning_tokens < usage.completion_tokens
+    assert completion.choices[0].finish_reason == "length"
+
+
+async def test_thinking_off_and_a_thread_bound_kernel(api: Api) -> None:
+    async with api.client() as http:
+        tid = (await http.post("/v1/threads", json={"title": "chat"})).json()["id"]
+    chat = client(api)
+    api.scripted.replies = [Reply(text="```python\nz = 9\n```\n"), Reply(text="\\boxed{9}")]
+    await chat.chat.completions.create(
+        model="startbox/scripted",
+        messages=[{"role": "user", "content": "z = 9"}],
+        reasoning_effort="none",
+        extra_body={"thread_id": tid},
+    )
+    assert first_prompt(api, "z = 9").endswith("<think>\n\n</think>\n\n")
+    api.scripted.replies = [Reply(text="```python\nprint(z)\n```\n"), Reply(text="\\boxed{9}")]
+    completion = await chat.chat.completions.create(
+        model="startbox/scripted",
+        messages=[
+            {"role": "user", "content": "z = 9"},
+            {"role": "assistant", "content": "\\boxed{9}"},
+            {"role": "user", "content": "print z"},
+        ],
+        extra_body={"thread_id": tid, "chat_template_kwargs": {"enable_thinking": False}},
+    )
+    trace = completion.choices[0].message.model_extra["reasoning_content"]  # type: ignore[index]
+    assert "```output\n9\n```" in trace  # z from the first chat, in the thread's kernel

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.agent.api.conftest import KERNEL_TTL, Api, load, running_api, sse_events
+from tests.agent.api.conftest import (
+    KERNEL_TTL,
+    Api,
+    first_prompt,
+    load,
+    running_api,
+    sse_events,
+)
 
 
 def cell(code: str, answer: str) -> list[str]:
@@ -50,7 +57,7 @@ async def test_a_variable_lives_across_three_turns(api: Api) -> None:
         third = await turn(client, tid, "Print x.")
         assert outputs(third) == ["42\n"]
         assert not of_type(first + third, "kernel_restored")  # the kernel stayed live
-        prompt = api.scripted.requests[-3]["prompt"]  # the first model call of turn 3
+        prompt = first_prompt(api, "Print x.")
         assert "Set x to 41." in prompt and "Add one." in prompt and "now \\boxed{42}" in prompt
         assert "secret reasoning" not in prompt  # earlier reasoning is not carried
         thread = (await client.get(f"/v1/threads/{tid}")).json()
@@ -122,7 +129,7 @@ async def test_thinking_switches_off_per_turn(api: Api) -> None:
         events = await turn(client, tid, "1 + 2?", thinking=False)
         started = events[0]
         assert started["thinking"] is False and started["notes"] == []
-        assert api.scripted.requests[-1]["prompt"].endswith("<think>\n\n</think>\n\n")
+        assert first_prompt(api, "1 + 2?").endswith("<think>\n\n</think>\n\n")
         assert {e["phase"] for e in of_type(events, "thinking_delta")} == {"answer"}
         assert events[-1]["usage"]["thinking_tokens"] == 0
         load(api, "Plain \\boxed{4}")
