@@ -141,7 +141,9 @@ class Conversations:
                 break  # every kernel of the tenant is mid-turn: this one waits its turn at TTL
             await self.release(min(idle)[1])
         stack = contextlib.AsyncExitStack()
-        session = await stack.enter_async_context(self.agent.pool.session(lazy=True))
+        session = await stack.enter_async_context(
+            self.agent.pool.session(tenant or None, lazy=True)
+        )
         kernel = Kernel(tenant=tenant, session=session, stack=stack)
         self.kernels[thread_id] = kernel
         return kernel, True

@@ -224,7 +224,9 @@ class Agent:
             self.store.create(run_id, question, options.model_dump(), owner)
         async with contextlib.AsyncExitStack() as stack:
             if session is None:  # released once the last event is out: no reader waits on it
-                session = await stack.enter_async_context(self.pool.session(lazy=True))
+                # a key's runs may reuse its own recycled containers, never another key's
+                tenant = owner or None
+                session = await stack.enter_async_context(self.pool.session(tenant, lazy=True))
             try:
                 yield emit(
                     RunStarted(

@@ -7,8 +7,9 @@ down, timeout), which are retried; the newer line then supersedes the old one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -104,6 +105,10 @@ def pending(
     return todo, len(problems) * samples - len(todo)
 
 
+Result = TypeVar("Result", bound=SampleResult)
+Solver = Callable[[Agent, Grader, Problem, int, RunOptions], Awaitable[Result]]
+
+
 async def run_batch(
     agent: Agent,
     grader: Grader,
@@ -112,15 +117,18 @@ async def run_batch(
     options: RunOptions,
     samples: int = 1,
     concurrency: int = 4,
-    on_result: Callable[[SampleResult], None] | None = None,
+    on_result: Callable[[Result], None] | None = None,
+    solve: Solver[Result] = solve_one,  # type: ignore[assignment]  # the default Result
 ) -> BatchOutcome:
+    """Every (problem, sample) not yet in `out`, solved by `solve` and appended as it ends
+    (RFT's collect passes a solver that keeps the trajectory too)."""
     prepare(out)
     todo, skipped = pending(problems, samples, out)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(problem: Problem, sample: int) -> None:
         async with gate:
-            result = await solve_one(agent, grader, problem, sample, options)
+            result = await solve(agent, grader, problem, sample, options)
         append_result(out, result)  # one writer: the event loop, one line at a time
         if on_result is not None:
             on_result(result)

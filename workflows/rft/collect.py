@@ -6,7 +6,6 @@ and adds each run's typed segments, read back from the run store the agent write
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,9 +16,8 @@ from model_host.settings import ModelSettings
 from sandbox.settings import SandboxSettings
 from workflows.datasets import Problem
 from workflows.grading import Grader
-from workflows.results import append_result
 from workflows.rft.trajectory import Trajectory
-from workflows.runner import BatchOutcome, pending, solve_one
+from workflows.runner import BatchOutcome, run_batch, solve_one
 
 
 def store_of(out: Path) -> Path:
@@ -80,17 +78,7 @@ async def collect(
     concurrency: int = 4,
     on_result: Callable[[Trajectory], None] | None = None,
 ) -> BatchOutcome:
-    """Every (problem, sample) not yet in `out`, appended to it as it finishes."""
-    todo, skipped = pending(problems, samples, out)
-    gate = asyncio.Semaphore(concurrency)
-    out.parent.mkdir(parents=True, exist_ok=True)
-
-    async def one(problem: Problem, sample: int) -> None:
-        async with gate:
-            trajectory = await trajectory_of(agent, grader, problem, sample, options)
-        append_result(out, trajectory)
-        if on_result is not None:
-            on_result(trajectory)
-
-    await asyncio.gather(*(one(p, s) for p, s in todo))
-    return BatchOutcome(planned=len(problems) * samples, skipped=skipped, ran=len(todo))
+    """Every (problem, sample) not yet in `out`: a batch run that keeps trajectories."""
+    return await run_batch(
+        agent, grader, problems, out, options, samples, concurrency, on_result, trajectory_of
+    )
