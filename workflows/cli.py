@@ -357,12 +357,15 @@ def submit(
     """
     from workflows import queue
 
-    problems = _problems(source, kind, field, limit)
     options = _options(thinking_budget, answer_budget, max_tool_calls, seed, timeout)
-    batch = name or problems[0].dataset
-    enqueued, present = _with_redis(
-        redis_url, lambda redis: queue.submit(redis, batch, problems, samples, options)
-    )
+
+    async def enqueue(redis: Any) -> tuple[str, int, int]:
+        # read once Redis answers: with no queue, the dataset is not worth reading
+        problems = _problems(source, kind, field, limit)
+        batch = name or problems[0].dataset
+        return batch, *await queue.submit(redis, batch, problems, samples, options)
+
+    batch, enqueued, present = _with_redis(redis_url, enqueue)
     console.print(f"batch {batch}: {enqueued} jobs queued, {present} already queued or done")
 
 

@@ -161,7 +161,8 @@ async def test_fork_bomb_is_contained(small_pool: SandboxPool) -> None:
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
     async with small_pool.session() as session:
         result = await session.run(bomb, timeout=3)
-        assert result.status is Status.timeout
+        # stopped by the clock, or by the memory watch when the forks fill the limit first
+        assert result.status in (Status.timeout, Status.oom)
         host = await asyncio.create_subprocess_exec("true")  # the host can still fork
         assert await asyncio.wait_for(host.wait(), 10) == 0
         counted = await session.run(

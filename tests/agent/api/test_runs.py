@@ -77,7 +77,12 @@ async def test_cancel_stops_the_run_and_releases_its_sandbox(api: Api) -> None:
         assert record["status"] == "cancelled" and record["events"][-1]["type"] == "run_finished"
         messages = await sse_events(client, run_id)
         assert messages[-1]["data"]["status"] == "cancelled"
-        metrics = (await client.get("/metrics")).text
+        # the sandbox goes right after the last event is out, so a reader may be a moment early
+        for _ in range(100):
+            metrics = (await client.get("/metrics")).text
+            if 'startbox_sandbox_containers{state="in_use"} 0.0' in metrics:
+                break
+            await asyncio.sleep(0.1)
         assert 'startbox_sandbox_containers{state="in_use"} 0.0' in metrics
         assert (await client.post("/v1/runs/nope/cancel")).status_code == 404
 
