@@ -359,7 +359,7 @@ def submit(
 
     options = _options(thinking_budget, answer_budget, max_tool_calls, seed, timeout)
 
-    async def enqueue(redis: Any) -> tuple[str, int, int]:
+    async def enqueue(redis: ArqRedis) -> tuple[str, int, int]:
         # read once Redis answers: with no queue, the dataset is not worth reading
         problems = _problems(source, kind, field, limit)
         batch = name or problems[0].dataset
