@@ -72,8 +72,12 @@ async def connect(path: Path, busy_timeout: float = 30.0) -> aiosqlite.Connectio
     may lose the last commits), which halves a checkpoint write."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = await aiosqlite.connect(path, timeout=busy_timeout)
-    await db.execute("PRAGMA journal_mode=WAL")
-    await db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:  # its worker thread would otherwise keep the process from exiting
+        await db.close()
+        raise
     return db
 
 
