@@ -73,9 +73,14 @@ class ThreadStore:
         self._db: aiosqlite.Connection | None = None
 
     async def __aenter__(self) -> ThreadStore:
-        self._db = await connect(self.runs.path, self.runs.busy_timeout)
-        await self._db.executescript(SCHEMA)
-        await self._db.commit()
+        db = await connect(self.runs.path, self.runs.busy_timeout)
+        try:
+            await db.executescript(SCHEMA)
+            await db.commit()
+        except BaseException:  # no __aexit__ follows a failed enter: close it here
+            await db.close()
+            raise
+        self._db = db
         return self
 
     async def __aexit__(
