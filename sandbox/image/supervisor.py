@@ -107,6 +107,7 @@ class Interpreter:
         sys.modules["__main__"] = main
         self.namespace = main.__dict__
         self.cell = 0
+        self.pid = os.getpid()  # a child the user's code forks must never report
         self.images: list[bytes] = []
         sys.stdout = self._stream(1)
         sys.stderr = self._stream(2)
@@ -145,6 +146,8 @@ class Interpreter:
             if request is None:
                 os._exit(0)
             report, exit_code = self.run(request, program)
+            if os.getpid() != self.pid:  # a fork of the user's that ran on to the cell's end
+                os._exit(0)
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(Exception):  # a broken stream is the user's doing
                     stream.flush()

@@ -177,4 +177,7 @@ async def test_fork_bomb_is_contained(small_pool: SandboxPool) -> None:
             "n",
             timeout=60,
         )
-        assert counted.value is not None and int(counted.value) < 64
+        # the pids limit stops the forks, or the memory watch does when their pages fill it first
+        assert counted.status is Status.oom or (
+            counted.value is not None and int(counted.value) < 64
+        ), counted
