@@ -112,12 +112,15 @@ def assistant() -> dict[str, Any]:
     }
 
 
-def messages(thread: Thread) -> list[dict[str, Any]]:
-    """The thread as LangChain message dicts: each turn's question, then its answer."""
+def messages(thread: Thread, before: int | None = None) -> list[dict[str, Any]]:
+    """The thread as LangChain message dicts: each turn's question, then its answer (none
+    from turn `before` on, whose question alone is kept)."""
     out: list[dict[str, Any]] = []
     for turn in thread.turns:
+        if before is not None and turn.index > before:
+            break
         out.append(_message("human", turn.question, f"{turn.run_id}-q"))
-        if turn.status != "running":
+        if turn.status != "running" and turn.index != before:
             reply = turn.reply or turn.answer or ""
             meta = {"run_id": turn.run_id, "answer": turn.answer, "status": turn.status}
             out.append(_message("ai", reply, turn.run_id, meta))
@@ -250,10 +253,14 @@ async def _start(
     return await manager.start_turn(thread, run.question, options, run.thinking)
 
 
-async def _values(conversations: Conversations, thread_id: str) -> dict[str, Any]:
+async def _thread(conversations: Conversations, thread_id: str) -> Thread:
     thread = await conversations.threads.get(thread_id)
     assert thread is not None
-    return {"messages": messages(thread)}
+    return thread
+
+
+async def _values(conversations: Conversations, thread_id: str) -> dict[str, Any]:
+    return {"messages": messages(await _thread(conversations, thread_id))}
 
 
 async def _thread_for(
@@ -365,13 +372,15 @@ async def _stream(
     settings: Settings,
     conversations: Conversations,
 ) -> EventSourceResponse:
-    run_id, _ = await _start(thread, body, manager, settings)
+    run_id, index = await _start(thread, body, manager, settings)
     modes = body.modes
+    # The values as the turn starts: a fast turn can end before the response streams.
+    before = {"messages": messages(await _thread(conversations, thread.id), before=index)}
 
     async def parts() -> AsyncIterator[ServerSentEvent]:
         yield _part("metadata", {"run_id": run_id, "attempt": 1})
         if "values" in modes:
-            yield _part("values", await _values(conversations, thread.id))
+            yield _part("values", before)
         code: dict[int, str] = {}
         async for event in manager.follow(run_id):
             if "custom" in modes:
