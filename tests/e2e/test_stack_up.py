@@ -27,13 +27,6 @@ from sandbox.owner import OWNER_LABEL, list_sandboxes
 from startbox.stack import ONE_SHOT, SERVICES, Container, Stack, key_file
 from tests.ports import free_port
 
-# Opt-in until it has been seen to pass on this machine (a cold build here took over 40 min
-# while six other engineers loaded the 2 cores):
-#   STARTBOX_STACK_E2E=1 pytest tests/e2e/test_stack_up.py
-pytestmark = pytest.mark.skipif(
-    os.environ.get("STARTBOX_STACK_E2E") != "1",
-    reason="the compose stack test is opt-in: set STARTBOX_STACK_E2E=1",
-)
 PROJECT = "startbox-e2e"
 FAULT_PROJECT = "startbox-e2e-fault"  # a second project: its volume never holds a model
 UP_TIMEOUT = 2400  # a cold machine: debootstrap, the venvs, the model's first compile
@@ -69,8 +62,9 @@ def ports(stack: Stack) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(model_settings: ModelSettings) -> Iterator[Stack]:
-    """The user's STARTBOX_HOME, so the dependency wheels downloaded once are reused."""
+def stack(model_settings: ModelSettings, stack_images: None) -> Iterator[Stack]:
+    """The user's STARTBOX_HOME, so the dependency wheels downloaded once are reused; the
+    images were built in the background while the rest of the suite ran (conftest.py)."""
     home = model_settings.home
     stack = Stack(home=home, project=PROJECT, api_port=free_port(), ui_port=free_port(),
                   redis_port=free_port())  # fmt: skip
