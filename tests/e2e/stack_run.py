@@ -9,7 +9,10 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -25,13 +28,17 @@ LOCK = Path("/tmp/startbox-stack-e2e.lock")
 DOWN_TIMEOUT = 300
 
 
-def stack_cli(*args: str, home: Path, **env: str) -> subprocess.Popen[str]:
-    """`startbox stack ...` as a user runs it: its own key, the given STARTBOX_HOME."""
+def stack_cli(
+    *args: str, home: Path, env: Mapping[str, str] | None = None, log: IO[str] | None = None
+) -> subprocess.Popen[str]:
+    """`startbox stack ...` as a user runs it: its own key, the given STARTBOX_HOME; its output
+    piped, or into `log`."""
     command = [str(Path(sys.executable).with_name("startbox")), "stack", *args]
     environment = {k: v for k, v in os.environ.items() if k != "STARTBOX_API_KEY"}
+    out = log or subprocess.PIPE
     return subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=environment | {"STARTBOX_HOME": str(home), **env},
+        command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, text=True,
+        env=environment | {"STARTBOX_HOME": str(home), **(env or {})},
     )  # fmt: skip
 
 
@@ -42,12 +49,12 @@ def finished(proc: subprocess.Popen[str], timeout: float) -> subprocess.Complete
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        err += f"\n(killed after {timeout:g} s)"
+        err = (err or "") + f"\n(killed after {timeout:g} s)"
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def run_cli(*args: str, home: Path, timeout: float, **env: str) -> subprocess.CompletedProcess[str]:
-    return finished(stack_cli(*args, home=home, **env), timeout)
+    return finished(stack_cli(*args, home=home, env=env), timeout)
 
 
 def ports(stack: Stack) -> list[str]:
@@ -62,6 +69,8 @@ class BackgroundUp:
     def __init__(self) -> None:
         self.stack = Stack(home=ModelSettings().home, project=PROJECT, api_port=free_port(),
                            ui_port=free_port(), redis_port=free_port())  # fmt: skip
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.log = self.stack.home / "stack" / "logs" / f"{PROJECT}-up-{stamp}.log"
         self._held = contextlib.ExitStack()
         self._proc: subprocess.Popen[str] | None = None
         self._result: subprocess.CompletedProcess[str] | None = None
@@ -75,9 +84,11 @@ class BackgroundUp:
             self._held.enter_context(file_lock(LOCK, timeout=UP_TIMEOUT))
             if self._done:  # the session ended while this waited for the lock
                 return
-            self._proc = stack_cli("up", "--project", PROJECT, *ports(self.stack),
-                                   home=self.stack.home)  # fmt: skip
-            self._result = finished(self._proc, UP_TIMEOUT)
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            with self.log.open("w") as log:
+                self._proc = stack_cli("up", "--project", PROJECT, *ports(self.stack),
+                                       home=self.stack.home, log=log)  # fmt: skip
+                self._result = finished(self._proc, UP_TIMEOUT)
         except Exception as exc:  # surfaced by wait(), in the stack test
             self._error = exc
 
@@ -88,7 +99,8 @@ class BackgroundUp:
             pytest.fail(f"`startbox stack up` could not run: {self._error}")
         result = self._result
         assert result is not None, "`startbox stack up` did not end in time"
-        assert result.returncode == 0, result.stderr[-3000:]
+        said = self.log.read_text(errors="replace")
+        assert result.returncode == 0, f"{said[-3000:]}\n(the whole output: {self.log})"
         return self.stack
 
     def finish(self) -> None:
