@@ -3,10 +3,13 @@
 A program runs in its own sandbox session and is only ever asked for data: the results of
 calls (plain data, typed) or what it prints for a given stdin. Nothing it could compare
 against (expected values, test code) ever enters its container, and whatever it writes back
-(even a forged protocol reply) is only data that is then judged elsewhere:
+(even a forged protocol reply) is only data that is then judged elsewhere. The programs of one
+grader share a sandbox tenant, so their sessions reuse containers (reset in between: nothing
+crosses) instead of starting one each:
 
-- stdin/stdout tests: each input fed, the output compared here, token-wise with float
-  tolerance, under a per-test time limit;
+- stdin/stdout tests: each input fed to the program run as a fresh process (the sandbox's
+  `run_program`), its output compared here, token-wise with float tolerance, under a
+  per-test time limit;
 - call tests with expected values (APPS fn_name, LiveCodeBench functional, HumanEval+ with
   the canonical solution's results): compared here by type and value;
 - tests that exist only as code (HumanEval `check`, MBPP asserts): the test code runs in a
@@ -56,18 +59,6 @@ def _sb_calls(entry, requests, _encode=encode, _decode=decode, _NotPlain=NotPlai
             out.append({"raise": name if isinstance(getattr(_b, name, None), type) else "Exception",
                         "message": str(exc)[:200]})
     return _json.dumps(out)
-
-def _sb_stdio(source, data):
-    import io, sys
-    sys.stdin = io.TextIOWrapper(io.BytesIO(data.encode()), encoding="utf-8")
-    try:
-        exec(compile(source, "<solution>", "exec"), {"__name__": "__main__"})
-    except SystemExit as exc:
-        if exc.code not in (None, 0):
-            raise
-    finally:
-        sys.stdout.flush()
-        sys.stdin = sys.__stdin__
 """
 
 # The trusted side: the test code against a table of recorded results.
@@ -161,10 +152,13 @@ async def call(session: Session, code: str, timeout: float) -> ExecResult:
 class Trusted:
     """One long-lived session for trusted code only (test harnesses, reference solutions),
     shared by every problem: no candidate program ever runs in its container. Each call
-    re-installs the helpers if the interpreter was replaced after a timeout."""
+    re-installs the helpers if the interpreter was replaced after a timeout. It also names
+    the tenant the graded programs' own sessions share (that tenant's containers are
+    recycled between programs; the trusted session has a container of its own)."""
 
     def __init__(self, pool: SandboxPool) -> None:
         self.pool = pool
+        self.tenant = f"judge-{uuid.uuid4().hex}"
         self._lock = asyncio.Lock()
         self._stack = contextlib.AsyncExitStack()
         self._session: Session | None = None
@@ -175,6 +169,10 @@ class Trusted:
                 self._session = await self._stack.enter_async_context(self.pool.session())
             ready = f"if '_sb_round' not in globals():\n    exec({CODEC + HARNESS + CALLER!r})\n"
             return await call(self._session, ready + code, timeout)
+
+    def program_session(self) -> contextlib.AbstractAsyncContextManager[Session]:
+        """A session for one graded program: a recycled container of this grader's tenant."""
+        return self.pool.session(tenant=self.tenant)
 
     async def close(self) -> None:
         await self._stack.aclose()
@@ -278,19 +276,20 @@ def request(args: list[Any]) -> str:
     return plain.dumps([list(args), {}])
 
 
-async def stdio_tests(
-    pool: SandboxPool, trusted: Trusted, problem: Problem, program: str, timeout: float
-) -> Outcome:
-    async with pool.session() as session:
-        await start(session, "None", problem.setup, timeout)
+async def stdio_tests(trusted: Trusted, problem: Problem, program: str, timeout: float) -> Outcome:
+    """Each test's input fed to the program as a fresh process; its output compared here."""
+    source = f"{problem.setup}\n{program}" if problem.setup else program
+    async with trusted.program_session() as session:
         for number, test in enumerate(problem.stdio, start=1):
-            result = await call(session, f"_sb_stdio({program!r}, {test.input!r})", timeout)
+            try:
+                result = await session.run_program(source, stdin=test.input, timeout=timeout)
+            except (SandboxError, ValidationError) as exc:
+                raise Verdict("grader_error", f"sandbox: {exc}") from None
             if result.status == "timeout":
                 return Outcome(False, "test_timeout", f"test {number}: over {timeout:g} s")
             if result.status != "ok":
-                return Outcome(
-                    False, "wrong", f"test {number}: {(result.error or result.status)[-400:]}"
-                )
+                failure = result.stderr.strip() or result.error or result.status
+                return Outcome(False, "wrong", f"test {number}: {failure[-400:]}")
             if result.truncated:
                 return Outcome(False, "grader_error", f"test {number}: output over the sandbox cap")
             if not same_output(test.output, result.stdout):
@@ -325,9 +324,7 @@ async def reference_results(
     return out
 
 
-async def call_tests(
-    pool: SandboxPool, trusted: Trusted, problem: Problem, program: str, timeout: float
-) -> Outcome:
+async def call_tests(trusted: Trusted, problem: Problem, program: str, timeout: float) -> Outcome:
     entry = problem.entry_point or ""
     requests = [request(t.args) for t in problem.calls]
     expected: list[Any]
@@ -337,7 +334,7 @@ async def call_tests(
         expected = [plain.decode(r["value"]) if "value" in r else r for r in reference]
     else:
         expected = [t.expected for t in problem.calls]
-    async with pool.session() as session:
+    async with trusted.program_session() as session:
         await start(session, program, problem.setup, timeout)
         got = await results(session, entry, requests, timeout)
     for number, (want, entry_result, test) in enumerate(
@@ -387,14 +384,14 @@ def literal_calls(source: str, name: str) -> list[str]:
 
 
 async def harness_tests(
-    pool: SandboxPool, trusted: Trusted, problem: Problem, program: str, timeout: float
+    trusted: Trusted, problem: Problem, program: str, timeout: float
 ) -> Outcome:
     """HumanEval check(candidate) / MBPP asserts, run in a container of their own."""
     entry = problem.entry_point or ""
     source = f"{problem.setup or ''}\n{problem.prompt or ''}\n{problem.test or ''}\n"
     candidate_name = "candidate" if "def check(" in (problem.test or "") else entry
     token = uuid.uuid4().hex  # this problem's table in the shared harness
-    async with pool.session() as session:
+    async with trusted.program_session() as session:
         await start(session, program, problem.setup, timeout)
         asked: set[str] = set()
         pending = literal_calls(problem.test or "", candidate_name)
@@ -417,7 +414,7 @@ async def harness_tests(
         raise Verdict("grader_error", f"the tests made over {MAX_ROUNDS} rounds of calls")
 
 
-Form = Callable[[SandboxPool, Trusted, Problem, str, float], Awaitable[Outcome]]
+Form = Callable[[Trusted, Problem, str, float], Awaitable[Outcome]]
 
 
 def form_of(problem: Problem) -> Form:
@@ -439,14 +436,14 @@ def program_of(problem: Problem, completion: str) -> str:
 
 
 async def grade_program(
-    pool: SandboxPool, trusted: Trusted, problem: Problem, completion: str, timeout: float
+    trusted: Trusted, problem: Problem, completion: str, timeout: float
 ) -> Outcome:
     program = program_of(problem, completion)
     try:
         form = form_of(problem)
-        outcome = await form(pool, trusted, problem, program, timeout)
+        outcome = await form(trusted, problem, program, timeout)
         if outcome.correct and problem.calls and problem.test and form is call_tests:
-            return await harness_tests(pool, trusted, problem, program, timeout)
+            return await harness_tests(trusted, problem, program, timeout)
         return outcome
     except Verdict as verdict:
         return Outcome(False, verdict.cause, verdict.detail)
