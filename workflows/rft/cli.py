@@ -445,10 +445,9 @@ class Runs:
     async def in_process(
         self, chosen: list[Problem], options: RunOptions, model: ModelSettings
     ) -> None:
-        from workflows.rft.collect import collect as run
-        from workflows.rft.collect import open_agent
+        from workflows.rft.collect import open_agent, trajectory_of
         from workflows.rft.trajectory import Trajectory
-        from workflows.runner import pending
+        from workflows.runner import pending, run_batch
 
         todo, done = pending(chosen, self.samples, self.out)
         console.print(f"{len(todo)} runs to do, {done} already in {self.out}")
@@ -466,8 +465,10 @@ class Runs:
                     tools += trajectory.tool_calls > 0
                     progress.update(task, advance=1, right=right, tools=tools)
 
-                outcome = await run(agent, grader, chosen, self.out, options, self.samples,
-                                    self.concurrency, tick)  # fmt: skip
+                outcome = await run_batch(
+                    agent, grader, chosen, self.out, options, self.samples, self.concurrency,
+                    tick, trajectory_of,
+                )  # fmt: skip
         console.print(
             f"wrote {outcome.ran} trajectories to {self.out} ({outcome.skipped} were there)"
         )
