@@ -7,6 +7,7 @@ Every command resumes where it stopped and says what it wrote.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -380,6 +381,11 @@ def show_loop(workdir: Path, rounds: int, timings: list[Timing]) -> None:
     out = Console()
     out.print(compare(reports))
     out.print(view)
+    record = workdir / "loop.json"
+    record.write_text(json.dumps({"steps": [t.model_dump() for t in timings],
+                                  "evals": {n: r.model_dump() for n, r in reports.items()}},
+                                 indent=2) + "\n", encoding="utf-8")  # fmt: skip
+    console.print(f"wrote {record} (the step times and every eval)")
 
 
 def show_eval(out: Path, baseline: Path | None) -> dict[str, EvalReport]:

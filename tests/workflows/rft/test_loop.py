@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.ports import free_port
-from workflows.rft.loop import LoopConfig, Step, plan, run
+from tests.workflows.rft.helpers import hinted
+from workflows.rft.cli import show_loop
+from workflows.rft.loop import LoopConfig, Step, Timing, plan, run
+from workflows.rft.trajectory import write_trajectories
 
 PY = sys.executable
 
@@ -84,3 +87,20 @@ def test_a_server_runs_for_its_steps_and_stops_before_an_exclusive_one(tmp_path:
         run([uses, alone], lambda _: None, ready_timeout=30)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), 1)  # and stopped at the end
+
+
+def test_the_loop_ends_with_every_eval_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = [hinted(f"p{i}", correct=False, tool_calls=0, hints=0) for i in range(4)]
+    after = [hinted(f"p{i}", correct=i == 0, hints=0) for i in range(4)]
+    write_trajectories(before, tmp_path / "eval-0.jsonl")
+    write_trajectories(after, tmp_path / "eval-1.jsonl")
+    show_loop(tmp_path, 1, [Timing(step="round 1: train", seconds=61.0, skipped=False)])
+    shown = capsys.readouterr().out
+    assert "baseline" in shown and "round 1" in shown and "61" in shown, shown
+    record = json.loads((tmp_path / "loop.json").read_text())
+    assert record["evals"]["baseline"]["tool_use_rate"] == 0.0
+    assert record["evals"]["round 1"]["tool_use_rate"] == 1.0
+    assert record["evals"]["round 1"]["accuracy"] == 0.25
+    assert record["steps"] == [{"step": "round 1: train", "seconds": 61.0, "skipped": False}]
