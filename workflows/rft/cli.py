@@ -169,7 +169,8 @@ def evaluate(
         )
     )
     runs = Runs(out=out, samples=1, concurrency=concurrency, round_tokens=round_tokens,
-                queue=queue, queue_wait=queue_wait, redis_url=redis_url)  # fmt: skip
+                queue=queue, queue_wait=queue_wait, redis_url=redis_url,
+                label="evaluating")  # fmt: skip
     runs.run(_problems(data, kind, limit), options, _model(model, base_url))
     show_eval(out, baseline)
 
@@ -439,6 +440,7 @@ class Runs:
     queue: str | None
     queue_wait: float
     redis_url: str | None
+    label: str = "collecting"
 
     def run(self, chosen: list[Problem], options: RunOptions, model: ModelSettings) -> None:
         if self.queue:
@@ -462,7 +464,7 @@ class Runs:
             model, self.out, self.concurrency, progress=console.print, **extra
         ) as (agent, grader):
             with _progress() as progress:
-                task = progress.add_task("collecting", total=len(todo), right=0, tools=0)
+                task = progress.add_task(self.label, total=len(todo), right=0, tools=0)
                 right = tools = 0
 
                 def tick(trajectory: Trajectory) -> None:
