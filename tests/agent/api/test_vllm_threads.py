@@ -76,11 +76,14 @@ async def live(
 
 
 async def prompt(server: Server, run_id: str) -> str:
-    """The prompt the run sent the model, from the API's run store."""
+    """The prompt the run sent the model, from the API's run store (which writes it within
+    FLUSH_DELAY of the run's end, so just after run_finished it may not be there yet)."""
     async with RunStore(server.log.parent / "runs.db") as store:
-        transcript = await store.transcript(run_id)
-    assert transcript is not None, f"run {run_id} saved no transcript"
-    return transcript.prompt
+        for _ in range(100):  # 10 s: the machine may be loaded
+            if (transcript := await store.transcript(run_id)) is not None:
+                return transcript.prompt
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} saved no transcript within 10 s")
 
 
 def printed(events: list[dict]) -> str:
