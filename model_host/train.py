@@ -101,6 +101,9 @@ def train(
     hf_logging.set_verbosity_error()
     datasets.disable_progress_bars()
     source = data_file(data)
+    if not source.read_text(encoding="utf-8").strip():
+        raise ValueError(f"{source} holds no rows: the filter kept nothing; collect more "
+                         "(--samples) or loosen `rft filter`")  # fmt: skip
     rows = datasets.load_dataset("json", data_files=str(source), split="train")
     rows = rows.remove_columns([c for c in rows.column_names if c == "id"])
     if "input_ids" not in rows.column_names:

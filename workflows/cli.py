@@ -402,7 +402,9 @@ def results(
     from workflows.results import prepare
 
     prepare(out)
-    rows = _with_redis(redis_url, lambda redis: queue.results(redis, name))
+    from workflows.results import SampleResult
+
+    rows = _with_redis(redis_url, lambda redis: queue.results(redis, name, SampleResult))
     out.write_text("".join(r.model_dump_json() + "\n" for r in rows), encoding="utf-8")
     report(out, as_json=False)
 

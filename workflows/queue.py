@@ -27,7 +27,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from arq import func
 from arq.connections import ArqRedis, RedisSettings, create_pool
@@ -44,6 +44,8 @@ from workflows.errors import BatchNotFound, QueueUnavailable
 from workflows.results import SampleResult
 
 QUEUE = "startbox:queue"
+Solver = Literal["result", "trajectory"]
+Stored = TypeVar("Stored", bound=SampleResult)
 
 
 class QueueSettings(BaseSettings):
@@ -159,14 +161,22 @@ async def persist(redis: ArqRedis, settings: QueueSettings, call: Callable[[], A
 
 
 async def submit(
-    redis: ArqRedis, name: str, problems: list[Problem], samples: int, options: RunOptions
+    redis: ArqRedis,
+    name: str,
+    problems: list[Problem],
+    samples: int,
+    options: RunOptions,
+    solver: Solver = "result",
 ) -> tuple[int, int]:
-    """Queue what is not done, queued or running; returns (enqueued, already there)."""
+    """Queue what is not done, queued or running; returns (enqueued, already there).
+
+    `solver` is what a job stores: "result" (a graded SampleResult) or "trajectory" (RFT's
+    Trajectory: the result plus its segments, read from the worker's run store)."""
     meta, jobs, _ = _keys(name)
     await redis.hset(meta, mapping={"total": len(problems) * samples, "cancelled": 0})  # type: ignore[misc]
-    done = {
-        key for key, r in (await _results(redis, name)).items() if r.cause != "run_error"
-    }  # a failed run is retried on resubmit, like `batch run` does
+    stored = await _results(redis, name, SampleResult)
+    # a failed run is retried on resubmit, like `batch run` does
+    done = {key for key, r in stored.items() if r.cause != "run_error"}
     enqueued = 0
     for problem in problems:
         for sample in range(samples):
@@ -176,20 +186,29 @@ async def submit(
             await redis.sadd(jobs, ident)  # type: ignore[misc]
             job = await redis.enqueue_job(
                 "solve", name, problem.model_dump_json(), sample, options.model_dump_json(),
-                _job_id=ident, _queue_name=QUEUE,
+                solver, _job_id=ident, _queue_name=QUEUE,
             )  # fmt: skip
             enqueued += job is not None
     return enqueued, len(problems) * samples - enqueued
 
 
-async def _results(redis: ArqRedis, name: str) -> dict[tuple[str, int], SampleResult]:
+async def _results(
+    redis: ArqRedis,
+    name: str,
+    model: type[Stored] = SampleResult,  # type: ignore[assignment]
+) -> dict[tuple[str, int], Stored]:
     raw = await redis.hgetall(_keys(name)[2])  # type: ignore[misc]
-    parsed = (SampleResult.model_validate_json(value) for value in raw.values())
+    parsed = (model.model_validate_json(value) for value in raw.values())
     return {r.key: r for r in parsed}
 
 
-async def results(redis: ArqRedis, name: str) -> list[SampleResult]:
-    return sorted((await _results(redis, name)).values(), key=lambda r: r.key)
+async def results(
+    redis: ArqRedis,
+    name: str,
+    model: type[Stored] = SampleResult,  # type: ignore[assignment]
+) -> list[Stored]:
+    """The batch's results as `model` (a Trajectory for jobs submitted with that solver)."""
+    return sorted((await _results(redis, name, model)).values(), key=lambda r: r.key)
 
 
 async def status(redis: ArqRedis, name: str) -> BatchStatus:
@@ -200,7 +219,7 @@ async def status(redis: ArqRedis, name: str) -> BatchStatus:
     ids = [i.decode() for i in await redis.smembers(jobs_key)]  # type: ignore[misc]
     scores = await redis.zmscore(QUEUE, ids) if ids else []
     running = sum([await redis.exists(in_progress_key_prefix + i) for i in ids])
-    done = await _results(redis, name)
+    done = await _results(redis, name, SampleResult)
     return BatchStatus(
         name=name,
         total=int(meta[b"total"]),
@@ -257,9 +276,15 @@ async def _running(redis: ArqRedis, ids: list[str]) -> list[str]:
 
 
 async def solve(
-    ctx: dict[str, Any], name: str, problem_json: str, sample: int, options: str
+    ctx: dict[str, Any],
+    name: str,
+    problem_json: str,
+    sample: int,
+    options: str,
+    solver: Solver = "result",
 ) -> str:
     """The arq job: solve, grade, HSET the result (idempotent by problem and sample)."""
+    from workflows.rft.collect import trajectory_of
     from workflows.runner import solve_one
 
     redis: ArqRedis = ctx["redis"]
@@ -271,7 +296,8 @@ async def solve(
     stored = await redis.hget(results_key, key)  # type: ignore[misc]
     if stored is not None and SampleResult.model_validate_json(stored).cause != "run_error":
         return "already done"  # its worker stored it, then lost Redis before finishing
-    result = await solve_one(
+    run = trajectory_of if solver == "trajectory" else solve_one
+    result = await run(
         ctx["agent"], ctx["grader"], problem, sample, RunOptions.model_validate_json(options)
     )
 

@@ -72,3 +72,10 @@ def test_vllm_serves_the_trained_directory(trained, model_settings: ModelSetting
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+
+
+def test_empty_data_is_refused_in_one_line(model_dir: Path, tmp_path: Path) -> None:
+    """A round whose filter kept nothing stops before any model is loaded."""
+    (tmp_path / "tokens.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="holds no rows: the filter kept nothing"):
+        train(str(model_dir), tmp_path, tmp_path / "out", TrainOptions(max_steps=1))

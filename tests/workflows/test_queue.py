@@ -25,6 +25,7 @@ from tests.workflows.conftest import RedisProcess
 from workflows import queue
 from workflows.bench import Hang
 from workflows.datasets import Problem
+from workflows.results import SampleResult
 
 STARTBOX = str(Path(sys.executable).with_name("startbox"))
 
@@ -151,7 +152,7 @@ async def test_a_killed_workers_job_is_finished_by_another(
         assert (status.running, status.queued, status.done) == (0, 1, 0)
     code, out = await startbox(env(redis_url, scripted.base_url), "worker", "--burst", wait=180)
     assert code == 0 and "try=2" in out, out  # arq's own retry count: the same job again
-    done = await queue.results(redis, "kill")
+    done = await queue.results(redis, "kill", SampleResult)
     assert [(r.problem_id, r.sample, r.correct) for r in done] == [("right", 0, True)]
     status = await queue.status(redis, "kill")
     assert (status.done, status.queued, status.running) == (1, 0, 0)
@@ -181,7 +182,7 @@ async def test_cancel_stops_a_running_job_and_drops_the_queued(
             worker.terminate()
             log, _ = await asyncio.wait_for(worker.communicate(), 60)
     assert "aborted" in log.decode(), log.decode()[-2000:]
-    assert await queue.results(redis, "stop") == []
+    assert await queue.results(redis, "stop", SampleResult) == []
 
 
 async def test_startbox_redis_serves_with_append_only_persistence(tmp_path: Path) -> None:

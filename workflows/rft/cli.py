@@ -6,7 +6,8 @@ Every command resumes where it stopped and says what it wrote.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,8 +16,11 @@ import uvloop
 from rich.console import Console
 
 from agent import flags
+from workflows.cli import RedisUrl
 
 if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help` is fast
+    from arq.connections import ArqRedis
+    from rich.progress import Progress
     from transformers import PreTrainedTokenizerBase
 
     from agent.settings import RunOptions
@@ -24,6 +28,7 @@ if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help
     from model_host.train import TrainOptions, TrainResult
     from workflows.datasets import Problem
     from workflows.rft.evaluate import EvalReport
+    from workflows.rft.loop import Timing
 
 app = typer.Typer(help="Hint-RFT: collect, filter, export, train, evaluate.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -68,6 +73,16 @@ def problems(
                      if taken else ""))  # fmt: skip
 
 
+Queue = Annotated[
+    str | None,
+    typer.Option(help="Run as queued batch NAME on Redis, solved by `startbox worker`s "
+                 "(which set the model); default: in-process."),
+]  # fmt: skip
+QueueWait = Annotated[
+    float, typer.Option(min=1, help="Seconds to wait for the queued batch to finish.")
+]
+
+
 @app.command()
 def collect(
     data: Data,
@@ -90,10 +105,14 @@ def collect(
     timeout: flags.Timeout = None,
     model: flags.Model = None,
     base_url: flags.BaseUrl = None,
+    queue: Queue = None,
+    queue_wait: QueueWait = 3600.0,
+    redis_url: RedisUrl = None,
 ) -> None:
     """Run Hint-infer over a dataset; keep each run's segments, grade, tokens and options.
 
     Example: startbox rft collect train.jsonl --out traj.jsonl --samples 2 --min-tool-calls 1
+    (or --queue NAME, with `startbox worker`s running)
     """
     options = _options(
         min_tool_calls=min_tool_calls,
@@ -106,9 +125,9 @@ def collect(
         seed=seed,
         timeout=timeout,
     )
-    chosen = _problems(data, kind, limit)
-    settings = _model(model, base_url)
-    uvloop.run(_collect(chosen, out, options, settings, samples, concurrency, round_tokens))
+    runs = Runs(out=out, samples=samples, concurrency=concurrency, round_tokens=round_tokens,
+                queue=queue, queue_wait=queue_wait, redis_url=redis_url)  # fmt: skip
+    runs.run(_problems(data, kind, limit), options, _model(model, base_url))
 
 
 @app.command("eval")
@@ -129,6 +148,9 @@ def evaluate(
     timeout: flags.Timeout = None,
     model: flags.Model = None,
     base_url: flags.BaseUrl = None,
+    queue: Queue = None,
+    queue_wait: QueueWait = 3600.0,
+    redis_url: RedisUrl = None,
 ) -> None:
     """Held-out problems with no hints at all: spontaneous tool use, tool errors, accuracy.
 
@@ -146,10 +168,10 @@ def evaluate(
             timeout=timeout,
         )
     )
-    chosen = _problems(data, kind, limit)
-    uvloop.run(
-        _collect(chosen, out, options, _model(model, base_url), 1, concurrency, round_tokens)
-    )
+    runs = Runs(out=out, samples=1, concurrency=concurrency, round_tokens=round_tokens,
+                queue=queue, queue_wait=queue_wait, redis_url=redis_url,
+                label="evaluating")  # fmt: skip
+    runs.run(_problems(data, kind, limit), options, _model(model, base_url))
     show_eval(out, baseline)
 
 
@@ -320,7 +342,8 @@ def run_loop(
     from workflows.rft.loop import LoopConfig, plan, run
 
     try:
-        steps = plan(LoopConfig.load(config))
+        config_of = LoopConfig.load(config)
+        steps = plan(config_of)
     except (OSError, ValueError, ValidationError) as exc:
         raise typer.BadParameter(f"{config}: {exc}") from None
     if dry_run:
@@ -328,14 +351,42 @@ def run_loop(
 
         for step in steps:
             env = " ".join(f"{k}={v}" for k, v in step.env.items())
-            typer.echo(f"# {step.name}\n{env + ' ' if env else ''}{shlex.join(step.argv)}"
-                       + (" &" if step.serve else ""))  # fmt: skip
+            if step.server:
+                typer.echo(f"# (serving on :{step.port}) {shlex.join(step.server)} &")
+            typer.echo(f"# {step.name}\n{env + ' ' if env else ''}{shlex.join(step.argv)}")
         return
     try:
-        run(steps, console.print)
+        timings = run(steps, console.print)
     except RuntimeError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
+    show_loop(config_of.workdir, config_of.rounds, timings)
+
+
+def show_loop(workdir: Path, rounds: int, timings: list[Timing]) -> None:
+    """The loop's table: each eval (baseline, round 1 ...) side by side, then the step times."""
+    from rich.table import Table
+
+    from workflows.rft.evaluate import compare, evaluate
+    from workflows.rft.trajectory import read_trajectories
+
+    names = ["baseline", *(f"round {r}" for r in range(1, rounds + 1))]
+    reports = {name: evaluate(read_trajectories(workdir / f"eval-{i}.jsonl"))
+               for i, name in enumerate(names)}  # fmt: skip
+    view = Table(title="rft run: wall time per step")
+    view.add_column("step", style="bold")
+    view.add_column("seconds", justify="right")
+    for timing in timings:
+        view.add_row(timing.step, "done before" if timing.skipped else f"{timing.seconds:.0f}")
+    view.add_row("total", f"{sum(t.seconds for t in timings):.0f}")
+    out = Console()
+    out.print(compare(reports))
+    out.print(view)
+    record = workdir / "loop.json"
+    record.write_text(json.dumps({"steps": [t.model_dump() for t in timings],
+                                  "evals": {n: r.model_dump() for n, r in reports.items()}},
+                                 indent=2) + "\n", encoding="utf-8")  # fmt: skip
+    console.print(f"wrote {record} (the step times and every eval)")
 
 
 def show_eval(out: Path, baseline: Path | None) -> dict[str, EvalReport]:
@@ -377,41 +428,96 @@ def _problems(data: Path, kind: str, limit: int | None) -> list[Problem]:
     return load(str(data), kind, [], limit)
 
 
-async def _collect(
-    chosen: list[Problem],
-    out: Path,
-    options: RunOptions,
-    model: ModelSettings,
-    samples: int,
-    concurrency: int,
-    round_tokens: int | None,
-) -> None:
+@dataclasses.dataclass
+class Runs:
+    """Where and how `collect` and `eval` run their (problem, sample) pairs: in-process with
+    the batch machinery, or as a queued batch that `startbox worker`s solve."""
+
+    out: Path
+    samples: int
+    concurrency: int
+    round_tokens: int | None
+    queue: str | None
+    queue_wait: float
+    redis_url: str | None
+    label: str = "collecting"
+
+    def run(self, chosen: list[Problem], options: RunOptions, model: ModelSettings) -> None:
+        if self.queue:
+            from workflows.cli import _with_redis
+
+            _with_redis(self.redis_url, lambda redis: self.on_queue(redis, chosen, options))
+        else:
+            uvloop.run(self.in_process(chosen, options, model))
+
+    async def in_process(
+        self, chosen: list[Problem], options: RunOptions, model: ModelSettings
+    ) -> None:
+        from workflows.rft.collect import open_agent, trajectory_of
+        from workflows.rft.trajectory import Trajectory
+        from workflows.runner import pending, run_batch
+
+        todo, done = pending(chosen, self.samples, self.out)
+        console.print(f"{len(todo)} runs to do, {done} already in {self.out}")
+        extra = {"round_tokens": self.round_tokens} if self.round_tokens else {}
+        async with open_agent(
+            model, self.out, self.concurrency, progress=console.print, **extra
+        ) as (agent, grader):
+            with _progress() as progress:
+                task = progress.add_task(self.label, total=len(todo), right=0, tools=0)
+                right = tools = 0
+
+                def tick(trajectory: Trajectory) -> None:
+                    nonlocal right, tools
+                    right += trajectory.correct
+                    tools += trajectory.tool_calls > 0
+                    progress.update(task, advance=1, right=right, tools=tools)
+
+                outcome = await run_batch(
+                    agent, grader, chosen, self.out, options, self.samples, self.concurrency,
+                    tick, trajectory_of,
+                )  # fmt: skip
+        console.print(
+            f"wrote {outcome.ran} trajectories to {self.out} ({outcome.skipped} were there)"
+        )
+
+    async def on_queue(self, redis: ArqRedis, chosen: list[Problem], options: RunOptions) -> None:
+        """Submit what is not done, wait for the workers, write every trajectory to `out`."""
+        import asyncio
+        import time
+
+        from workflows import queue
+        from workflows.rft.trajectory import Trajectory, write_trajectories
+
+        name = self.queue or ""
+        total = len(chosen) * self.samples
+        enqueued, present = await queue.submit(
+            redis, name, chosen, self.samples, options, solver="trajectory"
+        )
+        console.print(f"batch {name}: {enqueued} jobs queued, {present} already queued or done "
+                      "(run `startbox worker` to solve them)")  # fmt: skip
+        deadline = time.monotonic() + self.queue_wait
+        with _progress() as progress:
+            task = progress.add_task("on the queue", total=total, right="-", tools="-")
+            while (done := await queue.done_count(redis, name)) < total:
+                progress.update(task, completed=done)
+                if time.monotonic() > deadline:
+                    raise typer.BadParameter(
+                        f"batch {name}: {done} of {total} done after {self.queue_wait:.0f} s; "
+                        "start more `startbox worker`s and rerun (done jobs are kept)"
+                    )
+                await asyncio.sleep(1.0)
+            rows = await queue.results(redis, name, Trajectory)
+            right, tools = sum(r.correct for r in rows), sum(r.tool_calls > 0 for r in rows)
+            progress.update(task, completed=total, right=right, tools=tools)
+        write_trajectories(rows, self.out)
+        console.print(f"wrote {len(rows)} trajectories of batch {name} to {self.out}")
+
+
+def _progress() -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from workflows.rft.collect import collect as run
-    from workflows.rft.collect import open_agent
-    from workflows.rft.trajectory import Trajectory
-    from workflows.runner import pending
-
-    todo, done = pending(chosen, samples, out)
-    console.print(f"{len(todo)} runs to do, {done} already in {out}")
-    extra = {"round_tokens": round_tokens} if round_tokens else {}
-    async with contextlib.AsyncExitStack() as stack:
-        agent, grader = await stack.enter_async_context(
-            open_agent(model, out, concurrency, progress=console.print, **extra)
-        )
-        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(),
-                   "{task.fields[right]} right, {task.fields[tools]} used tools",
-                   TimeRemainingColumn())  # fmt: skip
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("collecting", total=len(todo), right=0, tools=0)
-            right = tools = 0
-
-            def tick(trajectory: Trajectory) -> None:
-                nonlocal right, tools
-                right += trajectory.correct
-                tools += trajectory.tool_calls > 0
-                progress.update(task, advance=1, right=right, tools=tools)
-
-            outcome = await run(agent, grader, chosen, out, options, samples, concurrency, tick)
-    console.print(f"wrote {outcome.ran} trajectories to {out} ({outcome.skipped} were there)")
+    columns = ("{task.description}", BarColumn(), MofNCompleteColumn(),
+               "{task.fields[right]} right, {task.fields[tools]} used tools",
+               TimeRemainingColumn())  # fmt: skip
+    return Progress(*columns, console=console)

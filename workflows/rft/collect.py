@@ -1,7 +1,8 @@
 """`rft collect` and the runs behind `rft eval`: Hint-infer over a dataset, kept as trajectories.
 
-It reuses the batch machinery (`pending` for resume, `solve_one` to run and grade one sample)
-and adds each run's typed segments, read back from the run store the agent writes anyway.
+It reuses the batch machinery: `trajectory_of` is the solver that `run_batch` (in-process) and
+the queue's job (`startbox worker`) call; it runs and grades one sample with `solve_one` and adds
+the run's typed segments, read back from the run store the agent writes anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sandbox.settings import SandboxSettings
 from workflows.datasets import Problem
 from workflows.grading import Grader
 from workflows.rft.trajectory import Trajectory
-from workflows.runner import BatchOutcome, run_batch, solve_one
+from workflows.runner import solve_one
 
 
 def store_of(out: Path) -> Path:
@@ -66,19 +67,3 @@ async def trajectory_of(
     trajectory.hints = trajectory.count("hint")
     trajectory.tool_errors = trajectory.count("tool_error")
     return trajectory
-
-
-async def collect(
-    agent: Agent,
-    grader: Grader,
-    problems: list[Problem],
-    out: Path,
-    options: RunOptions,
-    samples: int = 1,
-    concurrency: int = 4,
-    on_result: Callable[[Trajectory], None] | None = None,
-) -> BatchOutcome:
-    """Every (problem, sample) not yet in `out`: a batch run that keeps trajectories."""
-    return await run_batch(
-        agent, grader, problems, out, options, samples, concurrency, on_result, trajectory_of
-    )
