@@ -461,7 +461,8 @@ class Supervisor:
         return child
 
     def refill(self) -> None:
-        """Fork the next spare while no request waits, so no session pays for the fork."""
+        """Fork the next spare while no request waits (the host sends one request at a time:
+        none can wait while a call or a reset is under way), so no session waits for it."""
         if self.spare is None and not select.select([self.requests], [], [], 0)[0]:
             self.spare = self.fork_spare()
 
@@ -603,6 +604,8 @@ class Supervisor:
                     pending = pending[os.write(child.fds["request"], pending[:READ_CHUNK]) :]
                 except BrokenPipeError:
                     pending = memoryview(b"")
+                if not pending:
+                    self.refill()  # a program used the spare: fork the next one while it runs
             exited = child.fds["pidfd"] in ready_r
             if exited:  # what it wrote before it died is still in the pipes
                 ready_r = [child.fds[n] for n in ("out", "err", "report")]
@@ -716,6 +719,7 @@ class Supervisor:
                 except (ValueError, OSError):
                     return crashed("a resource limit of the supervisor was changed")
         cell = self.activate("cell", wipe=True)
+        self.refill()  # while the new interpreter wipes and the kernel finishes the exits
         ready, _, _ = select.select([cell.fds["report"]], [], [], RESET_TIMEOUT)
         buffer = bytearray(read_available(cell.fds["report"])[0] if ready else b"")
         if take_message(buffer) != b'{"wiped": true}':
