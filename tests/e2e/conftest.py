@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.stack_run import BackgroundUp
+from tests.e2e.stack_run import SKIPPED, BackgroundUp
 
 STACK_TEST = "test_stack_up.py"
 UP = pytest.StashKey[BackgroundUp]()
@@ -18,7 +18,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if session.config.option.collectonly:
+    if session.config.option.collectonly or SKIPPED:
         return
     if any(item.path.name == STACK_TEST for item in session.items):
         session.config.stash[UP] = BackgroundUp()

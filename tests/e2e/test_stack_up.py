@@ -19,9 +19,10 @@ import pytest
 from agent.events import EVENT_ADAPTER
 from sandbox.owner import OWNER_LABEL, list_sandboxes
 from startbox.stack import ONE_SHOT, SERVICES, Container, Stack, key_file
-from tests.e2e.stack_run import PROJECT, BackgroundUp, ports, run_cli
+from tests.e2e.stack_run import PROJECT, SKIPPED, BackgroundUp, ports, run_cli
 from tests.ports import free_port
 
+pytestmark = pytest.mark.skipif(SKIPPED, reason="STARTBOX_STACK_E2E=0 skips the compose stack test")
 FAULT_PROJECT = "startbox-e2e-fault"  # a second project: its volume never holds a model
 # the tiny model writes code when hinted; seed 0 runs a cell that succeeds (checked by hand)
 RUN_TIMEOUT = 300

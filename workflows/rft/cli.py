@@ -101,7 +101,7 @@ def collect(
     answer_budget: flags.AnswerBudget = None,
     max_tool_calls: flags.MaxToolCalls = None,
     round_tokens: RoundTokens = None,
-    seed: flags.Seed = 0,
+    seed: flags.Seed = None,
     timeout: flags.Timeout = None,
     model: flags.Model = None,
     base_url: flags.BaseUrl = None,
@@ -144,7 +144,7 @@ def evaluate(
     answer_budget: flags.AnswerBudget = None,
     max_tool_calls: flags.MaxToolCalls = None,
     round_tokens: RoundTokens = None,
-    seed: flags.Seed = 0,
+    seed: flags.Seed = None,
     timeout: flags.Timeout = None,
     model: flags.Model = None,
     base_url: flags.BaseUrl = None,
@@ -449,6 +449,13 @@ class Runs:
             _with_redis(self.redis_url, lambda redis: self.on_queue(redis, chosen, options))
         else:
             uvloop.run(self.in_process(chosen, options, model))
+        from workflows.runner import pending
+
+        todo, _ = pending(chosen, self.samples, self.out)
+        if todo:  # the model server or sandbox failed them: training or comparing would mislead
+            console.print(f"[red]error:[/] {len(todo)} runs failed or are missing in {self.out} "
+                          "(see their `detail`); rerun to retry them")  # fmt: skip
+            raise typer.Exit(1)
 
     async def in_process(
         self, chosen: list[Problem], options: RunOptions, model: ModelSettings

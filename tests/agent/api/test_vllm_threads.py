@@ -21,6 +21,7 @@ from typing import Any
 import openai
 import pytest
 from langgraph_sdk import get_client
+from openai.types.chat import ChatCompletionMessageParam
 
 from agent.store import RunStore
 from model_host.settings import ModelSettings
@@ -167,26 +168,20 @@ async def test_langgraph_sdk_runs_two_turns_on_one_thread(live: Server) -> None:
     assert all(m["response_metadata"]["status"] == "ok" for m in values["messages"][1::2])
     state = await sdk.threads.get_state(thread["thread_id"])
     assert state["values"] == values and state["checkpoint"]["checkpoint_id"]
-    thread_now = await get_client(url=f"{live.url}/langgraph", api_key=KEY).threads.get(
-        thread["thread_id"]
-    )
-    assert thread_now["status"] == "idle"
+    assert (await sdk.threads.get(thread["thread_id"]))["status"] == "idle"
 
 
 async def test_openai_client_with_history_bounds_the_whole_output(live: Server) -> None:
     client = openai.AsyncOpenAI(base_url=f"{live.url}/v1", api_key=KEY, timeout=300, max_retries=0)
     model = (await client.models.list()).data[0].id
-    earlier = [
+    earlier: list[ChatCompletionMessageParam] = [
         {"role": "system", "content": "You are a terse assistant who counts apples."},
         {"role": "user", "content": "I have three apples and buy two more."},
         {"role": "assistant", "content": "Then you have five apples."},
     ]
-    question = {"role": "user", "content": "How many apples do I have now?"}
+    question: ChatCompletionMessageParam = {"role": "user", "content": "How many apples now?"}
     completion = await client.chat.completions.create(
-        model=model,
-        messages=[*earlier, question],
-        max_tokens=40,
-        seed=0,  # type: ignore[list-item]
+        model=model, messages=[*earlier, question], max_tokens=40, seed=0
     )
     assert completion.usage is not None
     assert 0 < completion.usage.completion_tokens <= 40  # max_tokens bounds all the output
@@ -194,4 +189,4 @@ async def test_openai_client_with_history_bounds_the_whole_output(live: Server) 
     asked = await prompt(live, completion.id.removeprefix("chatcmpl-"))
     for message in (*earlier, question):
         assert str(message["content"]) in asked, (message, asked)
-    assert asked.index("three apples") < asked.index("How many apples do I have now?")
+    assert asked.index("three apples") < asked.index("How many apples now?")

@@ -1,5 +1,6 @@
 """`rft collect --queue`: trajectories solved by `startbox worker`s on a real Redis, with their
-segments read from the worker's run store, and a resubmit that queues nothing done."""
+segments read from the worker's run store, and a resubmit that queues nothing done; in-process,
+failed runs fail the command."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ CODE_START = get_profile("qwen3").code_start
 def hinted_round(request: dict[str, Any]) -> Reply:
     """Thinks, stops; after Hint-infer's hint writes code; reads its output; answers."""
     prompt = request.get("prompt", "")
+    if "CRASH" in prompt:
+        return Reply(status=500)
     if prompt.endswith(CODE_START):
         return Reply(text="print(2 + 2)\n```\n")
     if prompt.endswith("</think>"):
@@ -98,3 +101,23 @@ async def test_collect_on_the_queue_keeps_segments_and_resumes(
         assert len(out.read_text().splitlines()) == 2
     finally:
         redis.stop()
+
+
+async def test_failed_runs_fail_the_command_and_a_rerun_retries_them(
+    model: ScriptedServer, tmp_path: Path
+) -> None:
+    """In-process: the good run is kept, the one the model server failed makes exit 1."""
+    data, out = tmp_path / "q.jsonl", tmp_path / "traj.jsonl"
+    data.write_text("".join(json.dumps({"id": i, "problem": f"{i}: 2 + 2?", "answer": "4"})
+                            + "\n" for i in ("ok", "CRASH")))  # fmt: skip
+    environment = env("redis://127.0.0.1:1", model.base_url, STARTBOX_AGENT_PERSIST="true",
+                      STARTBOX_AGENT_STORE_PATH=str(tmp_path / "runs.db"))  # fmt: skip
+    args = ["rft", "collect", str(data), "--out", str(out), "--thinking-budget", "64"]
+    code, log = await startbox(environment, *args, wait=180)
+    assert code == 1 and "1 runs failed or are missing" in log and "rerun to retry" in log, log
+    rows = {
+        json.loads(line)["problem_id"]: json.loads(line) for line in out.read_text().splitlines()
+    }
+    assert rows["ok"]["correct"] and rows["CRASH"]["cause"] == "run_error"
+    code, log = await startbox(environment, *args, wait=180)
+    assert code == 1 and "1 runs to do, 1 already" in log, log
