@@ -551,7 +551,8 @@ class Supervisor:
 
     def settle(self, *spared: Child | None, within: float = RESET_TIMEOUT) -> bool:
         """Wait until the killed processes have released everything (memory, open files and
-        the /proc links to them, abstract socket names, shared memory attachments)."""
+        the /proc links to them, abstract socket names, shared memory attachments): on a
+        reset, and before a call that would otherwise start near the memory limit."""
         exempt = self.exempt(*spared)
         deadline = time.monotonic() + within
         while self.others(exempt, exiting_counts=True):
@@ -576,6 +577,8 @@ class Supervisor:
         cap = int(request.get("max_output", 65536))
         timeout = float(request.get("timeout", 10))
         nonce = os.urandom(12).hex()
+        if self.memory.near_limit():  # a killed bomb's pages may still be on the way out
+            self.settle(child)
         for name in ("out", "err", "report"):
             drain(child.fds[name])  # whatever strays wrote after the last reply
         message = {"code": request["code"], "stdin": request.get("stdin"), "nonce": nonce}

@@ -169,8 +169,8 @@ async def test_a_forked_child_cannot_answer_the_next_call(session: Session) -> N
         result = await session.run("import os\nsorted(os.listdir('/proc'))[:1], 6 * 7")
         assert result.status is Status.ok and result.value == "(['1'], 42)"
         assert "FORGED" not in result.stdout
-    users, roots = await other_processes(session)
-    assert users == 0 and roots in (1, 2), "only pid 1, a spare and the interpreter outlive a call"
+    running, _, roots = await other_processes(session)  # killed ones may still be torn down
+    assert running == 0 and roots in (1, 2), "only pid 1, a spare and the interpreter can run on"
 
 
 async def test_output_floods_and_forged_reports_stay_within_the_caps(session: Session) -> None:

@@ -80,8 +80,8 @@ async def test_nothing_crosses_a_recycled_session(pool: SandboxPool) -> None:
         assert result.status is Status.ok, result.error
         assert result.value is not None
         seen = json.loads(ast.literal_eval(result.value))
-        users, roots = await other_processes(second)
-    assert users == 0, "a process of the previous session is still alive"
+        running, exiting, roots = await other_processes(second)
+    assert running == exiting == 0, "a process of the previous session is still there"
     assert roots in (1, 2), "only pid 1 and the spare interpreter are root"
     assert seen == {
         "work": [],
