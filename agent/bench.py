@@ -72,10 +72,19 @@ class ApiResult(BaseModel):
         return self.sse_p50_ms - self.in_process_p50_ms
 
 
+class CodeRunsResult(BaseModel):
+    """Code-running runs/s (one code round each, scripted model) by how runs get a sandbox."""
+
+    concurrency: int
+    recycled_runs_per_s: float  # runs of one owner reuse its reset containers
+    per_run_runs_per_s: float  # no owner: a fresh container per run (sandbox v1)
+
+
 class AgentBenchReport(BaseModel):
     overhead: list[OverheadResult]
     throughput: ThroughputResult | None
     api: list[ApiResult] = []
+    code_runs: CodeRunsResult | None = None
 
 
 TOOL_OUTPUT = "```output\n"  # the output fence as appended to a transcript (not the instruction)
@@ -303,6 +312,40 @@ async def throughput(
     )
 
 
+async def code_runs(home: Path, concurrency: int, seconds: float) -> CodeRunsResult:
+    """Runs/s of `staged` runs (one code round, then the answer) at `concurrency`, in-process,
+    first as one owner's runs (recycled same-tenant containers), then ownerless (a container
+    per run), on the same agent and pool."""
+    async with (
+        scripted_process("agent.bench:staged") as base_url,
+        _agent(base_url, False, home, "qwen3", pool=concurrency) as agent,
+    ):
+
+        async def rate(owner: str) -> float:
+            await agent.pool.warm()
+            deadline = time.perf_counter() + seconds
+
+            async def worker() -> int:
+                done = 0
+                while time.perf_counter() < deadline:
+                    finished = await _last(agent.solve("bench", owner=owner))
+                    if finished.status != "ok" or finished.usage.tool_calls != 1:
+                        raise RuntimeError(f"a code run did not finish as scripted: {finished}")
+                    done += 1
+                return done
+
+            started = time.perf_counter()
+            counts = await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return sum(counts) / (time.perf_counter() - started)
+
+        await _last(agent.solve("bench", owner="bench"))  # the first container start
+        recycled = await rate("bench")
+        per_run = await rate("")
+    return CodeRunsResult(
+        concurrency=concurrency, recycled_runs_per_s=recycled, per_run_runs_per_s=per_run
+    )
+
+
 @contextlib.asynccontextmanager
 async def _agent(
     base_url: str | None, persist: bool, home: Path, profile: str | None, pool: int = 2
@@ -328,8 +371,12 @@ def run_bench(
     console: Console,
     skip_throughput: bool,
     api_runs: int = 0,
+    code_seconds: float = 0.0,
 ) -> AgentBenchReport:
     report = AgentBenchReport(overhead=[], throughput=None)
+    if code_seconds:
+        with console.status("code-running runs/s: recycled same-owner vs a container per run"):
+            report.code_runs = uvloop.run(code_runs(home, 8, code_seconds))
     for persist in (False, True):
         with console.status(f"orchestration overhead (persist={persist}), uvloop vs asyncio"):
             report.overhead += overhead(runs, persist, home)
@@ -364,6 +411,13 @@ def render(console: Console, report: AgentBenchReport) -> None:
             f"over {a.runs} runs; one run through SSE "
             f"{a.sse_p50_ms:.1f} ms vs in-process {a.in_process_p50_ms:.1f} ms (p50): SSE adds "
             f"{a.sse_added_ms:.1f} ms"
+        )
+    if report.code_runs:
+        c = report.code_runs
+        console.print(
+            f"code-running runs/s (scripted model, one code round, {c.concurrency} at a time): "
+            f"recycled same-owner containers [bold]{c.recycled_runs_per_s:.1f}[/] vs a container "
+            f"per run {c.per_run_runs_per_s:.1f} (target ≥ 30)"
         )
     if report.throughput:
         t = report.throughput

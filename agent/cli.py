@@ -265,6 +265,10 @@ def bench(
     api_runs: Annotated[
         int, typer.Option(help="Also bench the REST API with this many scripted runs (0: skip).")
     ] = 0,
+    code_seconds: Annotated[
+        float,
+        typer.Option(help="Also measure code-running runs/s for this long per side (0: skip)."),
+    ] = 0.0,
     out: Annotated[Path | None, typer.Option(help="Also write the report as JSON.")] = None,
 ) -> None:
     """Orchestration overhead per round, and agent vs raw tokens/s on a real server.
@@ -282,6 +286,7 @@ def bench(
         console=console,
         skip_throughput=overhead_only,
         api_runs=api_runs,
+        code_seconds=code_seconds,
     )
     render(Console(), report)
     if out:

@@ -26,6 +26,7 @@ import sqlite3
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar, Self
 
 import aiosqlite
 from pydantic import BaseModel, Field
@@ -115,11 +116,63 @@ class Transcript(BaseModel):
     segments: list[Segment]
 
 
-class RunStore:
+class Database:
+    """One aiosqlite connection held from `async with` to its end, on a file of the store:
+    opened in WAL with the subclass's schema and `_prepare` (its migrations), and closed even
+    when opening fails halfway (its worker thread would keep the process alive)."""
+
+    schema: ClassVar[str]
+
     def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout  # how long a write waits for another writer's lock
         self._db: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def _open(self) -> None:
+        db = await connect(self.path, self.busy_timeout)
+        try:
+            await db.executescript(self.schema)
+            self._db = db
+            await self._prepare()
+            await db.commit()
+        except BaseException:  # no __aexit__ follows a failed enter: close it here
+            self._db = None
+            await db.close()
+            raise
+
+    async def _prepare(self) -> None:
+        """What must follow the schema in the same transaction (a subclass's migrations)."""
+
+    async def _close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            name = type(self).__name__
+            raise RuntimeError(f"use the store as `async with {name}(...) as store:`")
+        return self._db
+
+
+class RunStore(Database):
+    schema = SCHEMA
+
+    def __init__(self, path: Path, busy_timeout: float = 30.0) -> None:
+        super().__init__(path, busy_timeout)
         self._inode: int | None = None  # of the file opened: a deleted or replaced one differs
         self._process = owner_id()
         self._runs: list[tuple[str, float, str, str, str, str, str]] = []
@@ -131,22 +184,17 @@ class RunStore:
         self._writer: asyncio.Task[None] | None = None
         self._failure: StoreWriteError | None = None  # the writer's last error, raised by flush
 
-    async def __aenter__(self) -> RunStore:
+    async def __aenter__(self) -> Self:
         try:
-            self._db = await connect(self.path, self.busy_timeout)
-            await self._db.executescript(SCHEMA)
-            await self._migrate()
-            await self._db.commit()
+            await self._open()
             self._inode = self.path.stat().st_ino
             await self._end_orphans()
         except (sqlite3.Error, OSError) as exc:
-            if self._db is not None:
-                await self._db.close()
-                self._db = None
+            await self._close()
             raise StoreUnavailable(f"cannot open the run store {self.path}: {exc}; {FIX}") from exc
         return self
 
-    async def _migrate(self) -> None:
+    async def _prepare(self) -> None:
         """Stores made before runs had owners or processes gain the columns (their old runs
         have no process, and count as of a process that is gone)."""
         async with self.db.execute("PRAGMA table_info(runs)") as cursor:
@@ -198,14 +246,7 @@ class RunStore:
             try:
                 await self.flush()
             finally:  # a write that failed again is reported, and the connection still closes
-                await self._db.close()
-                self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("use the store as `async with RunStore(path) as store:`")
-        return self._db
+                await self._close()
 
     def create(
         self, run_id: str, question: str, options: dict[str, object], owner: str = ""

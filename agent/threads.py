@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from types import TracebackType
 
-import aiosqlite
 from pydantic import BaseModel, Field
 
 from agent.events import Code, Execution, RunStatus
-from agent.store import RunStore, connect
+from agent.store import Database, RunStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS threads (
@@ -65,39 +63,14 @@ class Thread(BaseModel):
     owner: str = Field("", exclude=True)
 
 
-class ThreadStore:
+class ThreadStore(Database):
     """Its own connection to the run store's file (WAL: readers and writers do not block)."""
 
+    schema = SCHEMA
+
     def __init__(self, runs: RunStore) -> None:
+        super().__init__(runs.path, runs.busy_timeout)
         self.runs = runs
-        self._db: aiosqlite.Connection | None = None
-
-    async def __aenter__(self) -> ThreadStore:
-        db = await connect(self.runs.path, self.runs.busy_timeout)
-        try:
-            await db.executescript(SCHEMA)
-            await db.commit()
-        except BaseException:  # no __aexit__ follows a failed enter: close it here
-            await db.close()
-            raise
-        self._db = db
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("use the store as `async with ThreadStore(runs) as threads:`")
-        return self._db
 
     async def create(self, owner: str, title: str | None) -> Thread:
         now = time.time()

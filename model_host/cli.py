@@ -20,8 +20,7 @@ if TYPE_CHECKING:  # imports stay inside commands so `startbox --help` is fast
     from model_host.settings import ModelSettings
 
 MODEL_HELP = (
-    "smollm2-135m (embedded, offline), a local HF directory, or a hub id such as Qwen/Qwen3-8B. "
-    "[env: STARTBOX_MODEL_MODEL]"
+    "smollm2-135m (embedded, offline), a local HF directory, or a hub id such as Qwen/Qwen3-8B."
 )
 
 
@@ -39,7 +38,9 @@ def _fail(message: object, code: int = 1) -> typer.Exit:
 
 @app.command()
 def prepare(
-    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    model: Annotated[
+        str | None, typer.Option(envvar="STARTBOX_MODEL_MODEL", help=MODEL_HELP)
+    ] = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -76,68 +77,76 @@ def prepare(
 
 @app.command()
 def serve(
-    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    model: Annotated[
+        str | None, typer.Option(envvar="STARTBOX_MODEL_MODEL", help=MODEL_HELP)
+    ] = None,
     served_name: Annotated[
         str | None,
-        typer.Option(help="Name clients send as `model`. [env: STARTBOX_MODEL_SERVED_NAME]"),
+        typer.Option(envvar="STARTBOX_MODEL_SERVED_NAME", help="Name clients send as `model`."),
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port. [env: STARTBOX_MODEL_PORT, default 8010]")
+        int | None, typer.Option(envvar="STARTBOX_MODEL_PORT", help="Port. Default 8010.")
     ] = None,
     host: Annotated[
-        str | None, typer.Option(help="Interface. [env: STARTBOX_MODEL_HOST, default 127.0.0.1]")
+        str | None, typer.Option(envvar="STARTBOX_MODEL_HOST", help="Interface. Default 127.0.0.1.")
     ] = None,
     device: Annotated[
-        str | None, typer.Option(help="auto | gpu | cpu. [env: STARTBOX_MODEL_DEVICE]")
+        str | None, typer.Option(envvar="STARTBOX_MODEL_DEVICE", help="auto | gpu | cpu.")
     ] = None,
     max_model_len: Annotated[
         int | None,
         typer.Option(
-            help="Context length. [env: STARTBOX_MODEL_MAX_MODEL_LEN, default: the model's]"
+            envvar="STARTBOX_MODEL_MAX_MODEL_LEN", help="Context length. Default: the model's."
         ),
     ] = None,
     profile: Annotated[
         str | None,
         typer.Option(
-            help="qwen3 | qwq | deepseek-r1 | chatml. [env: STARTBOX_MODEL_PROFILE, detected]"
+            envvar="STARTBOX_MODEL_PROFILE",
+            help="qwen3 | qwq | deepseek-r1 | chatml. Default: detected from the model.",
         ),
     ] = None,
     reasoning_parser: Annotated[
         bool | None,
         typer.Option(
             "--reasoning-parser/--no-reasoning-parser",
-            help="Use the family's vLLM reasoning parser. [env: STARTBOX_MODEL_REASONING_PARSER]",
+            envvar="STARTBOX_MODEL_REASONING_PARSER",
+            help="Use the family's vLLM reasoning parser.",
         ),
     ] = None,
     prefix_caching: Annotated[
         bool | None,
         typer.Option(
             "--prefix-caching/--no-prefix-caching",
-            help="Reuse KV cache across shared prefixes. [env: STARTBOX_MODEL_PREFIX_CACHING, on]",
+            envvar="STARTBOX_MODEL_PREFIX_CACHING",
+            help="Reuse KV cache across shared prefixes. Default on.",
         ),
     ] = None,
     gpu_memory_utilization: Annotated[
         float | None,
         typer.Option(
-            help="GPU memory share. [env: STARTBOX_MODEL_GPU_MEMORY_UTILIZATION, default 0.9]"
+            envvar="STARTBOX_MODEL_GPU_MEMORY_UTILIZATION", help="GPU memory share. Default 0.9."
         ),
     ] = None,
     dtype: Annotated[
         str | None,
         typer.Option(
-            help="Weights dtype for vLLM; auto = the model's, float32 on CPUs without bf16. "
-            "[env: STARTBOX_MODEL_DTYPE]"
+            envvar="STARTBOX_MODEL_DTYPE",
+            help="Weights dtype for vLLM; auto = the model's, float32 on CPUs without bf16.",
         ),
     ] = None,
     startup_timeout: Annotated[
         float | None,
-        typer.Option(help="Seconds to wait for health. [env: STARTBOX_MODEL_STARTUP_TIMEOUT, 900]"),
+        typer.Option(
+            envvar="STARTBOX_MODEL_STARTUP_TIMEOUT", help="Seconds to wait for health. Default 900."
+        ),
     ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(
+            envvar="STARTBOX_MODEL_BASE_URL",
             help="Use this running OpenAI-compatible server instead of starting vLLM: only checks "
-            "it answers. [env: STARTBOX_MODEL_BASE_URL]"
+            "it answers.",
         ),
     ] = None,
     dry_run: Annotated[
@@ -268,7 +277,7 @@ async def _check_remote(settings: ModelSettings) -> None:
 @app.command()
 def stop(
     port: Annotated[
-        int | None, typer.Option(help="Port. [env: STARTBOX_MODEL_PORT, default 8010]")
+        int | None, typer.Option(envvar="STARTBOX_MODEL_PORT", help="Port. Default 8010.")
     ] = None,
 ) -> None:
     """Stop the vLLM that startbox left running in the background on a port.
@@ -290,16 +299,21 @@ def bench(
     base_url: Annotated[
         str | None,
         typer.Option(
-            help="Server to measure. [env: STARTBOX_MODEL_BASE_URL, default: the embedded vLLM, "
-            "started if needed]"
+            envvar="STARTBOX_MODEL_BASE_URL",
+            help="Server to measure. Default: the embedded vLLM, started if needed.",
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option(help=MODEL_HELP + " Its chat template renders prompts.")
+        str | None,
+        typer.Option(
+            envvar="STARTBOX_MODEL_MODEL", help=MODEL_HELP + " Its chat template renders prompts."
+        ),
     ] = None,
     served_name: Annotated[
         str | None,
-        typer.Option(help="Name the server knows the model by. [env: STARTBOX_MODEL_SERVED_NAME]"),
+        typer.Option(
+            envvar="STARTBOX_MODEL_SERVED_NAME", help="Name the server knows the model by."
+        ),
     ] = None,
     concurrency: Annotated[
         str,

@@ -35,11 +35,13 @@ def exec_(
     code: Annotated[str | None, typer.Option("--code", "-c", help="The code itself.")] = None,
     timeout: Annotated[
         float | None,
-        typer.Option(help="Wall-clock seconds. [env: STARTBOX_SANDBOX_TIMEOUT, default 10]"),
+        typer.Option(envvar="STARTBOX_SANDBOX_TIMEOUT", help="Wall-clock seconds. Default 10."),
     ] = None,
     memory: Annotated[
         str | None,
-        typer.Option(help="Memory limit, e.g. 256m. [env: STARTBOX_SANDBOX_MEMORY, default 512m]"),
+        typer.Option(
+            envvar="STARTBOX_SANDBOX_MEMORY", help="Memory limit, e.g. 256m. Default 512m."
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as one JSON object.")

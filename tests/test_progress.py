@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from model_host.host import every
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,10 +38,38 @@ def test_the_vllm_wait_says_a_line_per_interval() -> None:
     assert said == [f"vLLM still starting, {s} s: INFO compiling graph" for s in (15, 30, 45)]
 
 
-def test_budget_flags_show_their_meaning_and_default() -> None:
-    shown = subprocess.run(
-        [Path(sys.executable).with_name("startbox"), "solve", "--help"],
+def help_of(*command: str) -> str:
+    return subprocess.run(
+        [Path(sys.executable).with_name("startbox"), *command, "--help"],
         capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
     ).stdout  # fmt: skip
+
+
+def test_budget_flags_show_their_meaning_and_default() -> None:
+    shown = help_of("solve")
     assert "Thinking tokens across all rounds. Default 4096." in shown
     assert "Answer tokens after the thinking ends. Default 1024." in shown
+
+
+SHOWN = {
+    ("sandbox", "exec"): [
+        "Wall-clock seconds. Default 10. [env var: STARTBOX_SANDBOX_TIMEOUT]",
+        "[env var: STARTBOX_SANDBOX_MEMORY]",
+    ],
+    ("model", "serve"): [
+        "Port. Default 8010. [env var: STARTBOX_MODEL_PORT]",
+        "[env var: STARTBOX_MODEL_MODEL]",
+        "[env var: STARTBOX_MODEL_DTYPE]",
+    ],
+    ("model", "bench"): [
+        "[env var: STARTBOX_MODEL_BASE_URL]",
+        "[env var: STARTBOX_MODEL_SERVED_NAME]",
+    ],
+}
+
+
+@pytest.mark.parametrize(("command", "shown"), SHOWN.items())
+def test_help_names_each_flags_env_twin(command: tuple[str, ...], shown: list[str]) -> None:
+    """Rich markup once swallowed a help text's "[env: ...]"; typer's envvar shows it."""
+    text = help_of(*command)
+    assert all(line in text for line in shown), text

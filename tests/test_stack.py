@@ -6,13 +6,24 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from startbox.stack import PROJECT, ROOT, Stack, api_key, compose_command, root_cause
+from startbox.stack import (
+    NOT_INSTALLED,
+    PROJECT,
+    ROOT,
+    Stack,
+    api_key,
+    compose_command,
+    resolved,
+    root_cause,
+    wheel_name,
+)
 
 SOCKET = "/var/run/docker.sock"
 
@@ -116,3 +127,32 @@ def test_a_key_is_made_once_and_kept_private(
     assert mode == 0o600
     monkeypatch.setenv("STARTBOX_API_KEY", "mine")
     assert api_key(tmp_path) == "mine"
+
+
+def wheel(folder: Path, name: str, *requires: str) -> str:
+    """A minimal real wheel (metadata only), enough for pip to resolve it."""
+    filename = f"{name}-1.0-py3-none-any.whl"
+    info = f"{name}-1.0.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires
+    )
+    files = {
+        f"{info}/METADATA": metadata,
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{info}/RECORD": "",
+    }
+    with zipfile.ZipFile(folder / filename, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(path, text)
+    return filename
+
+
+def test_the_app_image_gets_exactly_what_its_requirements_resolve_to(tmp_path: Path) -> None:
+    """The host resolves, the build only unpacks: the app's set is pip's pick from the cache
+    for app.txt (dependencies included), the model image gets the rest."""
+    picked = {wheel(tmp_path, "app_dep", "shared_dep"), wheel(tmp_path, "shared_dep")}
+    wheel(tmp_path, "model_only", "shared_dep")
+    (tmp_path / "app.txt").write_text("app_dep\n")
+    assert resolved(tmp_path, tmp_path / "app.txt", (), lambda _: None) == picked
+    assert wheel_name("torch_vision-0.28.0-cp311-cp311-manylinux_2_28_x86_64.whl") == "torch-vision"
+    assert {wheel_name(f"{n}-1.0-py3-none-any.whl") for n in NOT_INSTALLED} == NOT_INSTALLED

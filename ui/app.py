@@ -142,9 +142,23 @@ def show(
     st.rerun()  # the finished turn now reads as such everywhere, the sidebar included
 
 
+def delete(api: ApiClient, thread_id: str) -> None:
+    """Delete the conversation, once confirmed in a popover (a stray click deletes nothing)."""
+    with st.popover("Delete conversation", icon=":material/delete:"):
+        st.caption("It leaves the list and its kernel is released; links to its runs still work.")
+        if st.button("Delete", type="primary", key=f"delete-{thread_id}"):
+            try:
+                api.delete_thread(thread_id)
+            except ApiError as exc:
+                st.error(f"Cannot delete: {exc}")
+                return
+            go()
+
+
 def conversation(api: ApiClient, thread_id: str, settings: UiSettings) -> None:
     try:
         talk = Conversation.from_record(api.thread(thread_id))
+        delete(api, talk.id)
         for turn in talk.turns:
             show(api, load(api, turn.run_id), settings, (talk.id, turn.index))
     except ApiError as exc:

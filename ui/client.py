@@ -126,6 +126,10 @@ class ApiClient:
         body = {"question": question, **options}
         return self._call("POST", f"/v1/threads/{thread_id}/runs", json=body)["id"]
 
+    def delete_thread(self, thread_id: str) -> None:
+        """Forget the conversation and release its kernel (its runs stay readable by id)."""
+        self._call("DELETE", f"/v1/threads/{thread_id}")
+
     def fork(self, thread_id: str, turn: int) -> str:
         """A new conversation holding turns 1..turn; returns its id."""
         return self._call("POST", f"/v1/threads/{thread_id}/fork", json={"turn": turn})["id"]
@@ -202,7 +206,7 @@ class ApiClient:
             ) from None
         if response.is_error:
             self._raise_for(response)
-        return response.json()
+        return response.json() if response.content else None  # 204 has no body
 
     def _raise_for(self, response: httpx.Response) -> None:
         code = response.status_code

@@ -123,9 +123,7 @@ class Grader:
             return Grade(correct=False, cause="grader_error", detail="no sandbox pool to run code")
         if self._trusted is None:
             self._trusted = Trusted(self.sandbox)
-        outcome = await grade_program(
-            self.sandbox, self._trusted, problem, completion, self.code_timeout
-        )
+        outcome = await grade_program(self._trusted, problem, completion, self.code_timeout)
         return Grade.model_validate(vars(outcome))
 
 

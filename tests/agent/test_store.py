@@ -6,6 +6,7 @@ import asyncio
 import shutil
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from agent.errors import StoreUnavailable, StoreWriteError
 from agent.events import Code, Error, RunFinished, RunStarted, ThinkingDelta
 from agent.store import FLUSH_DELAY, RunStore
+from agent.threads import ThreadStore
 
 
 def _events(run_id: str, deltas: int) -> list[RunStarted | ThinkingDelta | Code]:
@@ -188,3 +190,26 @@ async def test_a_store_that_cannot_be_opened_names_the_path_and_the_fix(
     message = str(raised.value)
     assert str(path) in message and "STARTBOX_AGENT_STORE_PATH" in message
     assert "\n" not in message
+
+
+async def test_a_store_that_fails_to_open_leaves_no_connection_behind(tmp_path: Path) -> None:
+    """Both stores of the file (runs, threads) close the connection of a failed enter: its
+    aiosqlite worker thread would otherwise keep the process from exiting."""
+    path = tmp_path / "runs.db"
+    with sqlite3.connect(path) as db:  # a `threads` table of another program: no owner column
+        db.execute("CREATE TABLE threads (id TEXT PRIMARY KEY)")
+
+    def workers() -> int:
+        return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
+
+    before = workers()
+    async with RunStore(path) as runs:
+        with pytest.raises(sqlite3.OperationalError, match="owner"):
+            async with ThreadStore(runs):
+                pass
+        assert workers() == before + 1  # the run store's connection alone
+    path.write_text("not a database")
+    with pytest.raises(StoreUnavailable, match="STARTBOX_AGENT_STORE_PATH"):
+        async with RunStore(path):
+            pass
+    assert workers() == before

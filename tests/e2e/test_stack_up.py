@@ -10,35 +10,20 @@ images are tagged by content, so an unchanged checkout builds nothing.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import httpx
 import pytest
 
 from agent.events import EVENT_ADAPTER
-from model_host.lock import file_lock
-from model_host.settings import ModelSettings
 from sandbox.owner import OWNER_LABEL, list_sandboxes
 from startbox.stack import ONE_SHOT, SERVICES, Container, Stack, key_file
+from tests.e2e.stack_run import PROJECT, SKIPPED, BackgroundUp, ports, run_cli
 from tests.ports import free_port
 
-# Opt-in until it has been seen to pass on this machine (a cold build here took over 40 min
-# while six other engineers loaded the 2 cores):
-#   STARTBOX_STACK_E2E=1 pytest tests/e2e/test_stack_up.py
-pytestmark = pytest.mark.skipif(
-    os.environ.get("STARTBOX_STACK_E2E") != "1",
-    reason="the compose stack test is opt-in: set STARTBOX_STACK_E2E=1",
-)
-PROJECT = "startbox-e2e"
+pytestmark = pytest.mark.skipif(SKIPPED, reason="STARTBOX_STACK_E2E=0 skips the compose stack test")
 FAULT_PROJECT = "startbox-e2e-fault"  # a second project: its volume never holds a model
-UP_TIMEOUT = 2400  # a cold machine: debootstrap, the venvs, the model's first compile
-# one stack test at a time on this engine (another checkout's `make test`, CI)
-LOCK = Path("/tmp/startbox-stack-e2e.lock")
 # the tiny model writes code when hinted; seed 0 runs a cell that succeeds (checked by hand)
 RUN_TIMEOUT = 300
 QUESTION: dict[str, object] = {
@@ -52,36 +37,14 @@ QUESTION: dict[str, object] = {
 }
 
 
-def stack_cli(
-    *args: str, home: Path, timeout: float, **env: str
-) -> subprocess.CompletedProcess[str]:
-    command = [str(Path(sys.executable).with_name("startbox")), "stack", *args]
-    environment = {k: v for k, v in os.environ.items() if k != "STARTBOX_API_KEY"}
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout,
-        env=environment | {"STARTBOX_HOME": str(home), **env},
-    )  # fmt: skip
-
-
-def ports(stack: Stack) -> list[str]:
-    return ["--api-port", str(stack.api_port), "--ui-port", str(stack.ui_port),
-            "--redis-port", str(stack.redis_port)]  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def stack(model_settings: ModelSettings) -> Iterator[Stack]:
-    """The user's STARTBOX_HOME, so the dependency wheels downloaded once are reused."""
-    home = model_settings.home
-    stack = Stack(home=home, project=PROJECT, api_port=free_port(), ui_port=free_port(),
-                  redis_port=free_port())  # fmt: skip
-    with file_lock(LOCK, timeout=UP_TIMEOUT):
-        try:
-            up = stack_cli("up", "--project", PROJECT, *ports(stack), home=home,
-                           timeout=UP_TIMEOUT + 60)  # fmt: skip
-            assert up.returncode == 0, up.stderr[-3000:]
-            yield stack
-        finally:
-            stack_cli("down", "--project", PROJECT, home=home, timeout=300)
+def stack(background_up: BackgroundUp) -> Iterator[Stack]:
+    """The stack `stack up` started as collection ended, in the user's STARTBOX_HOME (so the
+    dependency wheels downloaded once are reused); down at the end of the module."""
+    try:
+        yield background_up.wait()
+    finally:
+        background_up.finish()
 
 
 def by_service(stack: Stack) -> dict[str, Container]:
@@ -123,7 +86,7 @@ def test_the_ui_answers(stack: Stack) -> None:
 
 def test_down_leaves_none_of_its_containers(stack: Stack) -> None:
     owners = {c.id: c.service for c in stack.containers() if c.service in ("api", "worker")}
-    down = stack_cli("down", "--project", PROJECT, home=stack.home, timeout=300)
+    down = run_cli("down", "--project", PROJECT, home=stack.home, timeout=300)
     assert down.returncode == 0, down.stderr
     assert stack.containers() == []
     left = [
@@ -141,7 +104,7 @@ def test_a_failing_service_is_named_with_its_root_cause(stack: Stack) -> None:
     fault = Stack(home=stack.home, project=FAULT_PROJECT, api_port=free_port(),
                   ui_port=free_port(), redis_port=free_port())  # fmt: skip
     try:
-        up = stack_cli("up", "--project", FAULT_PROJECT, *ports(fault), "--timeout", "300",
+        up = run_cli("up", "--project", FAULT_PROJECT, *ports(fault), "--timeout", "300",
                        home=stack.home, timeout=420, STARTBOX_MODEL="/no/such/model")  # fmt: skip
         assert up.returncode == 1
         error = " ".join(up.stderr.split())
@@ -149,7 +112,7 @@ def test_a_failing_service_is_named_with_its_root_cause(stack: Stack) -> None:
         assert "/no/such/model" in error, up.stderr
         assert "Traceback" not in up.stderr
     finally:
-        stack_cli("down", "--project", FAULT_PROJECT, "--volumes", home=stack.home, timeout=300)
+        run_cli("down", "--project", FAULT_PROJECT, "--volumes", home=stack.home, timeout=300)
     assert fault.containers() == []
 
 

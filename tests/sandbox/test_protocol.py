@@ -3,6 +3,7 @@ attacker's own session, within the caps, and nothing malformed escapes `Session.
 
 from __future__ import annotations
 
+import ast
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from sandbox.container import decode_reply
 from sandbox.errors import ContainerGone
 from sandbox.pool import SandboxPool, Session
 from sandbox.result import Status
+from tests.sandbox.processes import other_processes
 
 FORGED = json.dumps({"id": 2, "status": "ok", "stdout": "FORGED", "value": "'FORGED'"})
 
@@ -78,6 +80,41 @@ async def test_pid_1_cannot_be_signalled_or_limited(session: Session) -> None:
     assert (await session.run("'alive'")).value == "'alive'"
 
 
+async def test_the_spare_interpreter_is_out_of_reach(session: Session) -> None:
+    """The interpreter forked ahead stays root until handed out: the session running beside
+    it can neither signal, limit, trace nor read it."""
+    code = (
+        "import ctypes, os, signal, resource\n"
+        "spares = [int(p) for p in os.listdir('/proc') if p.isdigit() and p != '1'\n"
+        "          and os.stat(f'/proc/{p}').st_uid == 0]\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "out = []\n"
+        "for pid in spares:\n"
+        "    for attempt in (lambda: os.kill(pid, signal.SIGKILL),\n"
+        "                    lambda: os.kill(pid, signal.SIGSTOP),\n"
+        "                    lambda: resource.prlimit(pid, resource.RLIMIT_NOFILE, (3, 3)),\n"
+        "                    lambda: open(f'/proc/{pid}/environ').read(),\n"
+        "                    lambda: open(f'/proc/{pid}/mem', 'rb').read(1),\n"
+        "                    lambda: os.listdir(f'/proc/{pid}/fd')):\n"
+        "        try:\n"
+        "            attempt()\n"
+        "            out.append('reached')\n"
+        "        except OSError as e:\n"
+        "            out.append(type(e).__name__)\n"
+        "    out.append(libc.ptrace(16, pid, 0, 0) == 0)  # PTRACE_ATTACH\n"
+        "len(spares), out"
+    )
+    for _ in range(5):  # the spare is forked while the supervisor has no request waiting
+        result = await session.run(code)
+        assert result.status is Status.ok and result.value is not None, result.error
+        spares, out = ast.literal_eval(result.value)
+        if spares:
+            break
+    assert spares == 1, "the supervisor keeps one spare interpreter"
+    assert out == ["PermissionError"] * 6 + [False]
+    assert (await session.run("6 * 7")).value == "42", "the spare still serves"
+
+
 async def test_a_replaced_handler_cannot_bypass_caps_or_leave_the_session(
     pool: SandboxPool,
 ) -> None:
@@ -132,15 +169,8 @@ async def test_a_forked_child_cannot_answer_the_next_call(session: Session) -> N
         result = await session.run("import os\nsorted(os.listdir('/proc'))[:1], 6 * 7")
         assert result.status is Status.ok and result.value == "(['1'], 42)"
         assert "FORGED" not in result.stdout
-    alive = (
-        "import os\n"
-        "[p for p in os.listdir('/proc') if p.isdigit()\n"
-        " and open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[0] != 'Z']"
-    )
-    processes = await session.run(alive)
-    assert processes.value is not None and len(eval(processes.value)) == 2, (
-        "only pid 1 and the interpreter outlive a call"
-    )
+    users, roots = await other_processes(session)
+    assert users == 0 and roots in (1, 2), "only pid 1, a spare and the interpreter outlive a call"
 
 
 async def test_output_floods_and_forged_reports_stay_within_the_caps(session: Session) -> None:

@@ -165,10 +165,11 @@ class Browser:
                       windowsVirtualKeyCode=13, nativeVirtualKeyCode=13, text="\r")  # fmt: skip
 
     def click(self, label: str) -> None:
-        """The button whose text is `label`, once it is there."""
+        """The button with a line of text `label` (its icons' ligature names are lines of
+        their own, before or after it), once it is there."""
         find = (
-            "[...document.querySelectorAll('button')]"
-            f".find(b => b.innerText.trim().endsWith({json.dumps(label)}))"
+            "[...document.querySelectorAll('button')].find(b => b.innerText.split('\\n')"
+            f".some(line => line.trim() === {json.dumps(label)}))"
         )
         self.wait_for(find, 30, f"button {label!r}")
         self.evaluate(f"{find}.click()")

@@ -128,3 +128,29 @@ def test_a_two_turn_conversation_keeps_its_kernel_and_settings(
         assert seen in page, f"{seen!r} not on the page:\n{page}"
     assert page.index("What is 6 times 7?") < page.index("And plus one?")
     assert shot.stat().st_size > 20_000
+
+
+def test_a_conversation_is_deleted_once_confirmed(
+    stack: Stack, ui_url: str, tmp_path: Path
+) -> None:
+    stack.load(*CODE_RUN)
+    with stack.client() as client:
+        tid = client.post("/v1/threads", json={"title": "Doomed conversation"}).json()["id"]
+        run_id = client.post(f"/v1/threads/{tid}/runs", json={"question": "6 * 7?"}).json()["id"]
+        assert "run_finished" in client.get(f"/v1/runs/{run_id}/events", timeout=60).text
+    with Browser(tmp_path / "profile") as browser:
+        browser.goto(f"{ui_url}/?thread={tid}")
+        browser.wait_for_text("Doomed conversation", 60)  # in the sidebar's list
+        browser.wait_for_text("timings:", 60)
+        browser.click("Delete conversation")  # opens the popover; nothing is deleted yet
+        browser.wait_for_text("its kernel is released", 30)
+        with stack.client() as client:
+            assert client.get(f"/v1/threads/{tid}").status_code == 200
+        browser.screenshot(ARTIFACTS / "delete-confirm.png")
+        browser.click("Delete")
+        browser.wait_for("!location.search.includes('thread=')", 30, "the page leaving the thread")
+        browser.wait_settled(30)
+        assert "Doomed conversation" not in browser.text()
+    with stack.client() as client:
+        assert client.get(f"/v1/threads/{tid}").status_code == 404
+        assert client.get(f"/v1/runs/{run_id}").status_code == 200  # its runs stay readable

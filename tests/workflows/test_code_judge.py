@@ -87,6 +87,29 @@ async def test_stdin_stdout_and_call_layouts(grader: Grader, tmp_path: Path) -> 
     assert not (await grader.grade(functional, as_text)).correct
 
 
+async def test_stdin_programs_run_as_fresh_processes_judged_outside(
+    grader: Grader, tmp_path: Path
+) -> None:
+    """Each stdin test is a whole program run (the sandbox's run_program): its exit code and
+    output are judged here; a crash, a failing exit code or a hang is never correct."""
+    path = tmp_path / "lcb.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in LAYOUT_ROWS["livecodebench"][1]))
+    problem = load(str(path)).problems[0]
+    crash = "n = int(input())\nraise ValueError('no luck')\n"
+    crashed = await grader.grade(problem, crash)
+    assert (crashed.correct, crashed.cause) == (False, "wrong")
+    assert "ValueError: no luck" in crashed.detail
+    failing = "import sys\nn = int(input())\nprint(sum(map(int, input().split())))\nsys.exit(3)\n"
+    assert (await grader.grade(problem, failing)).cause == "wrong"
+    main_guard = (
+        "def main():\n    input()\n    print(sum(map(int, input().split())))\n"
+        "if __name__ == '__main__':\n    main()\n"
+    )
+    assert (await grader.grade(problem, main_guard)).correct
+    hang = await grader.grade(problem, "while True:\n    pass\n")
+    assert (hang.correct, hang.cause) == (False, "test_timeout")
+
+
 async def test_humaneval_plus_extra_inputs_use_the_canonical_results(grader: Grader) -> None:
     base = humaneval("HumanEval/0")
     assert base.prompt is not None

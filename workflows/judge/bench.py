@@ -48,7 +48,8 @@ async def math_rows(source: str, limit: int) -> list[JudgeRow]:
 async def humaneval_rows_bench(limit: int, concurrency: int) -> list[JudgeRow]:
     problems = load_humaneval().problems[:limit]
     canonical = {r["task_id"]: r["canonical_solution"] for r in humaneval_rows()}
-    settings = SandboxSettings(pool_size=concurrency, max_sessions=2 * concurrency + 1,
+    # programs recycle their tenant's containers; the trusted side takes a quarter of the slots
+    settings = SandboxSettings(pool_size=concurrency, max_sessions=4 * concurrency,
                                acquire_timeout=300)  # fmt: skip
     async with SandboxPool(settings) as pool, Grader(pool, code_timeout=10) as grader:
         await pool.warm()

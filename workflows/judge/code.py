@@ -3,10 +3,13 @@
 A program runs in its own sandbox session and is only ever asked for data: the results of
 calls (plain data, typed) or what it prints for a given stdin. Nothing it could compare
 against (expected values, test code) ever enters its container, and whatever it writes back
-(even a forged protocol reply) is only data that is then judged elsewhere:
+(even a forged protocol reply) is only data that is then judged elsewhere. The programs of one
+grader share a sandbox tenant, so their sessions reuse containers (reset in between: nothing
+crosses) instead of starting one each:
 
-- stdin/stdout tests: each input fed, the output compared here, token-wise with float
-  tolerance, under a per-test time limit;
+- stdin/stdout tests: each input fed to the program run as a fresh process (the sandbox's
+  `run_program`), its output compared here, token-wise with float tolerance, under a
+  per-test time limit;
 - call tests with expected values (APPS fn_name, LiveCodeBench functional, HumanEval+ with
   the canonical solution's results): compared here by type and value;
 - tests that exist only as code (HumanEval `check`, MBPP asserts): the test code runs in a
@@ -56,24 +59,11 @@ def _sb_calls(entry, requests, _encode=encode, _decode=decode, _NotPlain=NotPlai
             out.append({"raise": name if isinstance(getattr(_b, name, None), type) else "Exception",
                         "message": str(exc)[:200]})
     return _json.dumps(out)
-
-def _sb_stdio(source, data):
-    import io, sys
-    sys.stdin = io.TextIOWrapper(io.BytesIO(data.encode()), encoding="utf-8")
-    try:
-        exec(compile(source, "<solution>", "exec"), {"__name__": "__main__"})
-    except SystemExit as exc:
-        if exc.code not in (None, 0):
-            raise
-    finally:
-        sys.stdout.flush()
-        sys.stdin = sys.__stdin__
 """
 
 # The trusted side: the test code against a table of recorded results.
 HARNESS = """
 import builtins as _b, json as _json, random as _random
-_sb_tables = {}
 _sb_table = {}
 _sb_missing = []
 
@@ -95,10 +85,9 @@ def _sb_proxy(*args, **kwargs):
         raise getattr(_b, entry["raise"], Exception)(entry.get("message", ""))
     raise TypeError(entry.get("unplain", "not plain data"))
 
-def _sb_round(token, table, source, entry):
+def _sb_round(table, source, entry):
     global _sb_table
-    _sb_table = _sb_tables.setdefault(token, {})
-    _sb_table.update(_json.loads(table))
+    _sb_table = _json.loads(table)
     _sb_missing.clear()
     _random.seed(0)
     space = {"__name__": "__main__"}
@@ -159,26 +148,50 @@ async def call(session: Session, code: str, timeout: float) -> ExecResult:
 
 
 class Trusted:
-    """One long-lived session for trusted code only (test harnesses, reference solutions),
-    shared by every problem: no candidate program ever runs in its container. Each call
-    re-installs the helpers if the interpreter was replaced after a timeout."""
+    """A few long-lived sessions for trusted code only (test harnesses, reference solutions),
+    shared by every problem: no candidate program ever runs in their containers. Each call is
+    self-contained (it carries the whole table, or loads the reference), so any free session
+    serves it and problems graded at once do not queue behind one container. Each call
+    re-installs the helpers if the interpreter was replaced after a timeout. It also names
+    the tenant the graded programs' own sessions share (that tenant's containers are
+    recycled between programs; the trusted sessions have containers of their own)."""
 
-    def __init__(self, pool: SandboxPool) -> None:
+    def __init__(self, pool: SandboxPool, size: int | None = None) -> None:
         self.pool = pool
-        self._lock = asyncio.Lock()
+        self.tenant = f"judge-{uuid.uuid4().hex}"
+        # two (more containers cost this 2-core machine more than they add), and a quarter
+        # of the pool's sessions at most, so graded programs always find room
+        self._size = size or max(1, min(2, pool.settings.max_sessions // 4))
+        self._idle: asyncio.Queue[Session] = asyncio.Queue()
+        self._opened = 0
         self._stack = contextlib.AsyncExitStack()
-        self._session: Session | None = None
 
     async def run(self, code: str, timeout: float) -> ExecResult:
-        async with self._lock:
-            if self._session is None:
-                self._session = await self._stack.enter_async_context(self.pool.session())
+        session = await self._take()
+        try:
             ready = f"if '_sb_round' not in globals():\n    exec({CODEC + HARNESS + CALLER!r})\n"
-            return await call(self._session, ready + code, timeout)
+            return await call(session, ready + code, timeout)
+        finally:
+            self._idle.put_nowait(session)
+
+    async def _take(self) -> Session:
+        if self._idle.empty() and self._opened < self._size:
+            self._opened += 1
+            try:
+                return await self._stack.enter_async_context(self.pool.session())
+            except BaseException:
+                self._opened -= 1
+                raise
+        return await self._idle.get()
+
+    def program_session(self) -> contextlib.AbstractAsyncContextManager[Session]:
+        """A session for one graded program: a recycled container of this grader's tenant."""
+        return self.pool.session(tenant=self.tenant)
 
     async def close(self) -> None:
         await self._stack.aclose()
-        self._session = None
+        self._idle = asyncio.Queue()
+        self._opened = 0
 
 
 async def start(session: Session, program: str, setup: str | None, timeout: float) -> None:
@@ -278,19 +291,20 @@ def request(args: list[Any]) -> str:
     return plain.dumps([list(args), {}])
 
 
-async def stdio_tests(
-    pool: SandboxPool, trusted: Trusted, problem: Problem, program: str, timeout: float
-) -> Outcome:
-    async with pool.session() as session:
-        await start(session, "None", problem.setup, timeout)
+async def stdio_tests(trusted: Trusted, problem: Problem, program: str, timeout: float) -> Outcome:
+    """Each test's input fed to the program as a fresh process; its output compared here."""
+    source = f"{problem.setup}\n{program}" if problem.setup else program
+    async with trusted.program_session() as session:
         for number, test in enumerate(problem.stdio, start=1):
-            result = await call(session, f"_sb_stdio({program!r}, {test.input!r})", timeout)
+            try:
+                result = await session.run_program(source, stdin=test.input, timeout=timeout)
+            except (SandboxError, ValidationError) as exc:
+                raise Verdict("grader_error", f"sandbox: {exc}") from None
             if result.status == "timeout":
                 return Outcome(False, "test_timeout", f"test {number}: over {timeout:g} s")
             if result.status != "ok":
-                return Outcome(
-                    False, "wrong", f"test {number}: {(result.error or result.status)[-400:]}"
-                )
+                failure = result.stderr.strip() or result.error or result.status
+                return Outcome(False, "wrong", f"test {number}: {failure[-400:]}")
             if result.truncated:
                 return Outcome(False, "grader_error", f"test {number}: output over the sandbox cap")
             if not same_output(test.output, result.stdout):
@@ -305,29 +319,21 @@ async def stdio_tests(
 async def reference_results(
     trusted: Trusted, problem: Problem, requests: list[str], timeout: float
 ) -> list[dict[str, Any]]:
-    """The reference solution's results, computed in the trusted session's own namespace."""
-    space = f"_sb_ref_{uuid.uuid4().hex}"
+    """The reference solution's results: each batch loads it afresh in a trusted session."""
     source = f"{problem.setup or ''}\n{problem.reference_solution}"
-    loaded = await trusted.run(
-        f"{space} = {{'__name__': '__main__'}}\nexec({source!r}, {space})\nNone", timeout
-    )
-    if loaded.status != "ok":
-        raise Verdict("grader_error", f"the reference solution failed: {loaded.error}")
+    load = f"_sb_ref = {{'__name__': '__main__'}}\nexec({source!r}, _sb_ref)\n"
+    entry = f"_sb_ref[{problem.entry_point!r}]"
     out: list[dict[str, Any]] = []
-    try:
-        for i in range(0, len(requests), BATCH_CALLS):
-            batch = "[" + ",".join(requests[i : i + BATCH_CALLS]) + "]"
-            entry = f"eval({problem.entry_point!r}, {space})"
-            code = f"_sb_calls({entry!r}, {json.dumps(batch)})"
-            out.extend(reply_value(await trusted.run(code, timeout), "the reference solution"))
-    finally:
-        await trusted.run(f"del {space}", timeout)
+    for i in range(0, len(requests), BATCH_CALLS):
+        batch = "[" + ",".join(requests[i : i + BATCH_CALLS]) + "]"
+        result = await trusted.run(f"{load}_sb_calls({entry!r}, {json.dumps(batch)})", timeout)
+        if result.status == "error":  # each call's own exceptions are results: this is the load
+            raise Verdict("grader_error", f"the reference solution failed: {result.error}")
+        out.extend(reply_value(result, "the reference solution"))
     return out
 
 
-async def call_tests(
-    pool: SandboxPool, trusted: Trusted, problem: Problem, program: str, timeout: float
-) -> Outcome:
+async def call_tests(trusted: Trusted, problem: Problem, program: str, timeout: float) -> Outcome:
     entry = problem.entry_point or ""
     requests = [request(t.args) for t in problem.calls]
     expected: list[Any]
@@ -337,7 +343,7 @@ async def call_tests(
         expected = [plain.decode(r["value"]) if "value" in r else r for r in reference]
     else:
         expected = [t.expected for t in problem.calls]
-    async with pool.session() as session:
+    async with trusted.program_session() as session:
         await start(session, program, problem.setup, timeout)
         got = await results(session, entry, requests, timeout)
     for number, (want, entry_result, test) in enumerate(
@@ -387,37 +393,33 @@ def literal_calls(source: str, name: str) -> list[str]:
 
 
 async def harness_tests(
-    pool: SandboxPool, trusted: Trusted, problem: Problem, program: str, timeout: float
+    trusted: Trusted, problem: Problem, program: str, timeout: float
 ) -> Outcome:
     """HumanEval check(candidate) / MBPP asserts, run in a container of their own."""
     entry = problem.entry_point or ""
     source = f"{problem.setup or ''}\n{problem.prompt or ''}\n{problem.test or ''}\n"
     candidate_name = "candidate" if "def check(" in (problem.test or "") else entry
-    token = uuid.uuid4().hex  # this problem's table in the shared harness
-    async with pool.session() as session:
+    async with trusted.program_session() as session:
         await start(session, program, problem.setup, timeout)
-        asked: set[str] = set()
+        table: dict[str, dict[str, Any]] = {}
         pending = literal_calls(problem.test or "", candidate_name)
         for _ in range(MAX_ROUNDS):
             got = await results(session, entry, pending, timeout) if pending else []
-            new = dict(zip(pending, got, strict=True))  # the harness keeps what it was sent
-            asked.update(pending)
-            code = f"_sb_round({token!r}, {json.dumps(json.dumps(new))}, {source!r}, {entry!r})"
+            table.update(zip(pending, got, strict=True))
+            code = f"_sb_round({json.dumps(json.dumps(table))}, {source!r}, {entry!r})"
             report = reply_value(await trusted.run(code, timeout * 4), "the test harness")
             verdict = str(report.get("verdict", ""))
-            if verdict != "missing":
-                await trusted.run(f"_sb_tables.pop({token!r}, None)", timeout)
             if verdict == "pass":
                 return Outcome(True)
             if verdict != "missing":
                 return Outcome(False, "wrong", verdict.removeprefix("fail: ")[:500])
-            pending = [k for k in report.get("missing", []) if k not in asked]
+            pending = [k for k in report.get("missing", []) if k not in table]
             if not pending:
                 raise Verdict("grader_error", "the test harness asked for a call it already has")
         raise Verdict("grader_error", f"the tests made over {MAX_ROUNDS} rounds of calls")
 
 
-Form = Callable[[SandboxPool, Trusted, Problem, str, float], Awaitable[Outcome]]
+Form = Callable[[Trusted, Problem, str, float], Awaitable[Outcome]]
 
 
 def form_of(problem: Problem) -> Form:
@@ -439,14 +441,14 @@ def program_of(problem: Problem, completion: str) -> str:
 
 
 async def grade_program(
-    pool: SandboxPool, trusted: Trusted, problem: Problem, completion: str, timeout: float
+    trusted: Trusted, problem: Problem, completion: str, timeout: float
 ) -> Outcome:
     program = program_of(problem, completion)
     try:
         form = form_of(problem)
-        outcome = await form(pool, trusted, problem, program, timeout)
+        outcome = await form(trusted, problem, program, timeout)
         if outcome.correct and problem.calls and problem.test and form is call_tests:
-            return await harness_tests(pool, trusted, problem, program, timeout)
+            return await harness_tests(trusted, problem, program, timeout)
         return outcome
     except Verdict as verdict:
         return Outcome(False, verdict.cause, verdict.detail)

@@ -15,9 +15,10 @@ import datetime
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -272,6 +273,21 @@ async def _thread_for(
     return await owned_thread(thread_id, caller, conversations)
 
 
+def _path_thread_id(request: Request) -> str | None:
+    """The `{thread_id}` of a thread's run route, None on a stateless one: read from the path,
+    so that the stateless routes take no `thread_id` query parameter (which a plain
+    `thread_id: str | None = None` would give them)."""
+    return request.path_params.get("thread_id")
+
+
+def _declare_thread_id(thread_id: Annotated[str, PathParam()]) -> None:
+    """Puts the path's `thread_id` into the schema of a thread's run route."""
+
+
+PathThreadId = Annotated[str | None, Depends(_path_thread_id)]
+THREAD_ROUTE = [Depends(_declare_thread_id)]
+
+
 @router.post("/threads/{thread_id}/runs")
 async def create_run(
     thread_id: str,
@@ -311,57 +327,39 @@ async def join_run(
     return await _values(conversations, thread.id)
 
 
-@router.post("/threads/{thread_id}/runs/wait")
-async def wait_run(
-    thread_id: str,
-    body: RunBody,
-    caller: CallerDep,
-    conversations: ConversationsDep,
-    manager: Manager,
-    settings: Settings,
-) -> dict[str, Any]:
-    thread = await _thread_for(thread_id, caller, conversations)
-    run_id, _ = await _start(thread, body, manager, settings)
-    await _finish(manager, run_id)
-    return await _values(conversations, thread.id)
-
-
+@router.post("/threads/{thread_id}/runs/wait", dependencies=THREAD_ROUTE)
 @router.post("/runs/wait")
-async def wait_stateless(
+async def wait_run(
+    thread_id: PathThreadId,
     body: RunBody,
     caller: CallerDep,
     conversations: ConversationsDep,
     manager: Manager,
     settings: Settings,
 ) -> dict[str, Any]:
-    thread = await _thread_for(None, caller, conversations)
+    """A run on the thread (a new one when stateless), answered with the thread's values."""
+    thread = await _thread_for(thread_id, caller, conversations)
     run_id, _ = await _start(thread, body, manager, settings)
     await _finish(manager, run_id)
     return await _values(conversations, thread.id)
 
 
-@router.post("/threads/{thread_id}/runs/stream", response_class=EventSourceResponse)
-async def stream_run(
-    thread_id: str,
-    body: RunBody,
-    caller: CallerDep,
-    conversations: ConversationsDep,
-    manager: Manager,
-    settings: Settings,
-) -> EventSourceResponse:
-    thread = await _thread_for(thread_id, caller, conversations)
-    return await _stream(thread, body, manager, settings, conversations)
-
-
+@router.post(
+    "/threads/{thread_id}/runs/stream",
+    dependencies=THREAD_ROUTE,
+    response_class=EventSourceResponse,
+)
 @router.post("/runs/stream", response_class=EventSourceResponse)
-async def stream_stateless(
+async def stream_run(
+    thread_id: PathThreadId,
     body: RunBody,
     caller: CallerDep,
     conversations: ConversationsDep,
     manager: Manager,
     settings: Settings,
 ) -> EventSourceResponse:
-    thread = await _thread_for(None, caller, conversations)
+    """A run on the thread (a new one when stateless), streamed in the asked modes."""
+    thread = await _thread_for(thread_id, caller, conversations)
     return await _stream(thread, body, manager, settings, conversations)
 
 

@@ -71,11 +71,18 @@ async def start_turn(
 async def fork_thread(
     body: ThreadFork, thread: OwnedThread, caller: CallerDep, conversations: ConversationsDep
 ) -> Thread:
-    """A new thread of the caller with turns 1..turn; its kernel is rebuilt by replay on its
-    first turn."""
+    """A new thread of the caller with turns 1..turn. Its kernel is rebuilt by replay at its
+    first turn (`kernel_restored`), not here: a fork nobody continues holds no sandbox, and
+    several forks of one turn each replay into their own. A turn still running cannot be
+    forked: its cells and answer are not all there yet."""
     if body.turn > len(thread.turns):
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_ENTITY,
             f"thread {thread.id} has {len(thread.turns)} turns; fork at 1..{len(thread.turns)}",
+        )
+    if thread.turns[body.turn - 1].status == "running":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"turn {body.turn} of thread {thread.id} is still running; fork it once it ends",
         )
     return await conversations.threads.fork(thread, body.turn, caller.owner)

@@ -24,15 +24,23 @@ KERNEL_TTL = 3.0  # seconds: short, so that a test sees an idle kernel go
 
 
 @dataclass
-class Api:
+class Server:
+    """A running `startbox api`."""
+
     url: str
-    scripted: ScriptedServer
     log: Path
     process: asyncio.subprocess.Process
 
     def client(self, key: str | None = KEY, timeout: float = 60) -> httpx.AsyncClient:
         headers = {"x-api-key": key} if key else {}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+
+
+@dataclass
+class Api(Server):
+    """One whose model is the test's scripted server."""
+
+    scripted: ScriptedServer
 
 
 @pytest.fixture(scope="session")
@@ -48,16 +56,12 @@ def startbox() -> str:
     return str(Path(sys.executable).with_name("startbox"))
 
 
-@contextlib.asynccontextmanager
-async def running_api(
-    scripted: ScriptedServer, workdir: Path, port: int | None = None, **env: str
-) -> AsyncIterator[Api]:
-    """`startbox api` on loopback over the scripted model, its store in `workdir`; `env`
-    adds or overrides variables. It is stopped (SIGTERM) on exit unless already dead."""
-    port = port or free_port()
-    environment = {
+def api_env(model_url: str, workdir: Path, port: int, **env: str) -> dict[str, str]:
+    """The environment of a test's `startbox api`: the test keys, small limits, a short
+    kernel TTL; `env` adds or overrides variables."""
+    return {
         **scripted_api_env(
-            scripted.base_url,
+            model_url,
             workdir,
             port,
             keys=f"{KEY},{OTHER_KEY}",
@@ -70,6 +74,11 @@ async def running_api(
         "STARTBOX_SANDBOX_ACQUIRE_TIMEOUT": "180",  # container starts crawl on a loaded machine
         **env,
     }
+
+
+@contextlib.asynccontextmanager
+async def serving(environment: dict[str, str], workdir: Path, port: int) -> AsyncIterator[Server]:
+    """`startbox api` with `environment` until ready; stopped (SIGTERM) on exit unless dead."""
     path = workdir / f"api-{port}.log"
     with path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
@@ -78,11 +87,22 @@ async def running_api(
         url = f"http://127.0.0.1:{port}"
         try:
             await _wait_ready(process, url, path)
-            yield Api(url=url, scripted=scripted, log=path, process=process)
+            yield Server(url=url, log=path, process=process)
         finally:
             if process.returncode is None:
                 process.terminate()
                 await asyncio.wait_for(process.wait(), 60)
+
+
+@contextlib.asynccontextmanager
+async def running_api(
+    scripted: ScriptedServer, workdir: Path, port: int | None = None, **env: str
+) -> AsyncIterator[Api]:
+    """`startbox api` on loopback over the scripted model, its store in `workdir`; `env`
+    adds or overrides variables."""
+    port = port or free_port()
+    async with serving(api_env(scripted.base_url, workdir, port, **env), workdir, port) as server:
+        yield Api(url=server.url, log=server.log, process=server.process, scripted=scripted)
 
 
 async def _wait_ready(process: asyncio.subprocess.Process, url: str, log: Path) -> None:
@@ -138,3 +158,22 @@ async def sse_events(client: httpx.AsyncClient, run_id: str, **headers: str) -> 
             field, _, value = line.partition(":")
             current[field] = value.strip()
     return messages
+
+
+async def turn(client: httpx.AsyncClient, tid: str, question: str, **options: object) -> list[dict]:
+    """One turn of thread `tid`, run to its end (ok); its events' data."""
+    created = await client.post(f"/v1/threads/{tid}/runs", json={"question": question, **options})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["thread_id"] == tid
+    events = await sse_events(client, body["id"])
+    assert events[-1]["data"]["status"] == "ok", events[-1]
+    return [m["data"] for m in events]
+
+
+def outputs(events: list[dict]) -> list[str]:
+    return [e["stdout"] for e in events if e["type"] == "execution"]
+
+
+def of_type(events: list[dict], kind: str) -> list[dict]:
+    return [e for e in events if e["type"] == kind]

@@ -73,3 +73,24 @@ async def test_stream_modes_and_a_background_run_joined(api: Api) -> None:
     assert joined["messages"][-1]["content"] == "\\boxed{43}"
     assert len(joined["messages"]) == 4
     assert (await sdk.runs.get(thread["thread_id"], run["run_id"]))["status"] == "success"
+
+
+async def test_stateless_runs_get_a_thread_of_their_own(api: Api) -> None:
+    sdk = client(api)
+    question = {"messages": [{"role": "user", "content": "6 * 7?"}]}
+    load(api, *TURN)
+    values = await sdk.runs.wait(None, "startbox", input=question)
+    assert isinstance(values, dict)
+    assert [m["type"] for m in values["messages"]] == ["human", "ai"]
+    load(api, *TURN)
+    parts = [p async for p in sdk.runs.stream(None, "startbox", input=question)]
+    streamed = [p.data["messages"] for p in parts if p.event == "values"]
+    assert [[m["type"] for m in v] for v in streamed] == [["human"], ["human", "ai"]]
+    # a thread id in the query is no way into a thread: the stateless route makes its own
+    existing = await sdk.threads.create()
+    load(api, *TURN)
+    async with api.client() as http:
+        body = {"assistant_id": "startbox", "input": question}
+        done = await http.post(f"/langgraph/runs/wait?thread_id={existing['thread_id']}", json=body)
+    assert done.status_code == 200 and len(done.json()["messages"]) == 2
+    assert (await sdk.threads.get(existing["thread_id"]))["values"]["messages"] == []

@@ -7,15 +7,16 @@ import asyncio
 import signal
 from pathlib import Path
 
-import httpx
-
 from tests.agent.api.conftest import (
     KERNEL_TTL,
     Api,
     first_prompt,
     load,
+    of_type,
+    outputs,
     running_api,
     sse_events,
+    turn,
 )
 
 
@@ -26,24 +27,6 @@ def cell(code: str, answer: str) -> list[str]:
         "Done.</think>",
         f"\n\n{answer}",
     ]
-
-
-async def turn(client: httpx.AsyncClient, tid: str, question: str, **options: object) -> list[dict]:
-    created = await client.post(f"/v1/threads/{tid}/runs", json={"question": question, **options})
-    assert created.status_code == 201, created.text
-    body = created.json()
-    assert body["thread_id"] == tid
-    events = await sse_events(client, body["id"])
-    assert events[-1]["data"]["status"] == "ok", events[-1]
-    return [m["data"] for m in events]
-
-
-def outputs(events: list[dict]) -> list[str]:
-    return [e["stdout"] for e in events if e["type"] == "execution"]
-
-
-def of_type(events: list[dict], kind: str) -> list[dict]:
-    return [e for e in events if e["type"] == kind]
 
 
 async def test_a_variable_lives_across_three_turns(api: Api) -> None:
@@ -118,6 +101,11 @@ async def test_a_fork_keeps_its_turns_and_replays_only_them(api: Api) -> None:
         assert outputs(events) == ["1\n"]
         too_far = await client.post(f"/v1/threads/{tid}/fork", json={"turn": 9})
         assert too_far.status_code == 422
+        load(api, *cell("import time\ntime.sleep(2)", "\\boxed{0}"))
+        running = await client.post(f"/v1/threads/{tid}/runs", json={"question": "sleep"})
+        busy = await client.post(f"/v1/threads/{tid}/fork", json={"turn": 3})
+        assert busy.status_code == 409 and "still running" in busy.json()["detail"], busy.text
+        await sse_events(client, running.json()["id"])  # it ends before the thread goes
         assert (await client.delete(f"/v1/threads/{tid}")).status_code == 204
         assert (await client.get(f"/v1/threads/{tid}")).status_code == 404
 
