@@ -16,6 +16,7 @@ import docker
 import httpx
 import pytest
 
+from agent.api.routers.openai import MODEL_PREFIX
 from agent.events import EVENT_ADAPTER
 from sandbox.owner import OWNER_LABEL, list_sandboxes
 from startbox.stack import ONE_SHOT, SERVICES, Container, Stack, key_file
@@ -64,7 +65,7 @@ def test_the_api_wants_its_key(stack: Stack) -> None:
     assert httpx.get(f"{stack.api_url}/v1/models", timeout=10).status_code == 401
     models = httpx.get(f"{stack.api_url}/v1/models", headers=key(stack), timeout=10)
     assert models.status_code == 200
-    assert [m["id"] for m in models.json()["data"]] == ["smollm2-135m"]
+    assert [m["id"] for m in models.json()["data"]] == [f"{MODEL_PREFIX}/smollm2-135m"]
 
 
 def test_a_question_runs_code_in_a_sandbox_and_answers(stack: Stack) -> None:
@@ -95,7 +96,8 @@ def test_down_leaves_none_of_its_containers(stack: Stack) -> None:
         if s["Labels"].get(OWNER_LABEL, "").partition(":")[0] in {"startbox-api", *owners}
     ]
     assert left == [], "sandboxes of the stack's API or workers outlived it"  # fmt: skip
-    (logs, *_) = sorted((stack.home / "stack" / "logs").glob(f"{PROJECT}-*"), reverse=True)
+    saved = (p for p in (stack.home / "stack" / "logs").glob(f"{PROJECT}-*") if p.is_dir())
+    (logs, *_) = sorted(saved, reverse=True)  # `down` saved every container's log
     assert "startbox model service: start at" in (logs / "model.log").read_text()
 
 
