@@ -212,25 +212,41 @@ LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
 }
 
 
-def overhead(runs: int, persist: bool, home: Path, blocks: int = 3) -> list[OverheadResult]:
-    """Per-round overhead on each event loop, measured in alternating blocks of runs so both
-    loops see the same machine (a VM's speed drifts by tens of percent over a minute)."""
-    samples: dict[str, list[float]] = {name: [] for name in LOOPS}
-    calls: list[int] = []
-    for _ in range(blocks):
+def overhead(runs: int, home: Path, blocks: int = 3) -> list[OverheadResult]:
+    """Per-round overhead without and with persistence on each event loop, measured in
+    alternating blocks of runs so both loops see the same machine (a VM's speed drifts by tens
+    of percent over a minute). Each loop keeps one runner and its agents for all its blocks,
+    and one scripted server serves both loops, so a block costs its runs, not a server and a
+    container start."""
+    samples: dict[tuple[bool, str], list[float]] = {}
+    calls: dict[bool, list[int]] = {False: [], True: []}
+    per_block = max(2, -(-runs // blocks))  # the first is dropped
+    with contextlib.ExitStack() as runners:
+        benches: dict[str, tuple[asyncio.Runner, _OverheadBench]] = {}
+        base_url: str | None = None
         for name, factory in LOOPS.items():
-            with asyncio.Runner(loop_factory=factory) as runner:
-                per_block = max(2, -(-runs // blocks))  # the first is dropped
-                block, block_calls = runner.run(_overhead_runs(per_block, persist, home))
-            samples[name] += block[1:]  # a block's first run pays one-time set-up
-            calls += block_calls
+            runner = runners.enter_context(asyncio.Runner(loop_factory=factory))
+            bench = runner.run(_OverheadBench.open(home, base_url))
+            base_url = bench.base_url
+            benches[name] = runner, bench
+        try:
+            for persist in (False, True):
+                for _ in range(blocks):
+                    for name, (runner, bench) in benches.items():
+                        block, block_calls = runner.run(bench.runs(persist, per_block))
+                        # a block's first run pays what the last block left behind
+                        samples.setdefault((persist, name), []).extend(block[1:])
+                        calls[persist] += block_calls
+        finally:
+            for runner, bench in reversed(benches.values()):  # the server's owner closes last
+                runner.run(bench.stack.aclose())
     results = []
-    for name, values in samples.items():
+    for (persist, name), values in samples.items():
         ordered = sorted(values)
         results.append(
             OverheadResult(
                 runs=len(ordered),
-                rounds_per_run=statistics.mean(calls),
+                rounds_per_run=statistics.mean(calls[persist]),
                 p50_ms_per_round=statistics.median(ordered),
                 p99_ms_per_round=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
                 persist=persist,
@@ -240,28 +256,61 @@ def overhead(runs: int, persist: bool, home: Path, blocks: int = 3) -> list[Over
     return results
 
 
-async def _overhead_runs(runs: int, persist: bool, home: Path) -> tuple[list[float], list[int]]:
-    """Per-round wall time minus model and sandbox time, per run.
+class _OverheadBench:
+    """One loop's agents (persistence off and on) for the overhead runs.
 
-    The scripted server runs in its own process, as vLLM does, so its work is not billed to the
-    loop. The pool keeps no warm container: the run's container starts inside its first
-    `session.run` (sandbox time), so no replacement start competes for the CPU mid-run.
+    The scripted server runs in a process of its own, as vLLM does, so its work is not billed
+    to the loop. The pools keep no warm container; the runs share one owner, so each agent's
+    first run starts a container inside its first `session.run` (sandbox time) and every later
+    run gets it back reset by its supervisor; no start competes for the CPU mid-run.
     """
-    samples: list[float] = []
-    calls: list[int] = []
-    async with (
-        scripted_process("agent.bench:five_rounds") as base_url,
-        _agent(base_url, persist, home, "qwen3", pool=0) as agent,
-    ):
-        for _ in range(runs):
-            await agent.pool.warm()  # the last run's container is gone before this one starts
-            finished = await _last(agent.solve("bench", RunOptions(timeout=60)))
+
+    def __init__(
+        self, base_url: str, agents: dict[bool, Agent], stack: contextlib.AsyncExitStack
+    ) -> None:
+        self.base_url = base_url
+        self.agents = agents
+        self.stack = stack
+
+    @classmethod
+    async def open(cls, home: Path, base_url: str | None) -> _OverheadBench:
+        """Agents on `base_url`, or on a scripted server of their own when it is None."""
+        stack = contextlib.AsyncExitStack()
+        try:
+            if base_url is None:
+                server = scripted_process("agent.bench:five_rounds")
+                base_url = await stack.enter_async_context(server)
+            agents = {
+                persist: await stack.enter_async_context(
+                    _agent(base_url, persist, home, "qwen3", pool=0)
+                )
+                for persist in (False, True)
+            }
+            # both containers start at once, before any measured run
+            await asyncio.gather(*(_last(_overhead_run(agent)) for agent in agents.values()))
+        except BaseException:
+            await stack.aclose()
+            raise
+        return cls(base_url, agents, stack)
+
+    async def runs(self, persist: bool, count: int) -> tuple[list[float], list[int]]:
+        """Per-round wall time minus model and sandbox time, per run."""
+        agent = self.agents[persist]
+        samples: list[float] = []
+        calls: list[int] = []
+        for _ in range(count):
+            await agent.pool.warm()  # the last run's reset is done before this one starts
+            finished = await _last(_overhead_run(agent))
             t = finished.timings_ms
             samples.append(
                 (t["total"] - t.get("model", 0) - t.get("sandbox", 0)) / finished.usage.model_calls
             )
             calls.append(finished.usage.model_calls)
-    return samples, calls
+        return samples, calls
+
+
+def _overhead_run(agent: Agent) -> AsyncIterator[Any]:
+    return agent.solve("bench", RunOptions(timeout=60), owner="bench-overhead")
 
 
 async def throughput(
@@ -377,9 +426,8 @@ def run_bench(
     if code_seconds:
         with console.status("code-running runs/s: recycled same-owner vs a container per run"):
             report.code_runs = uvloop.run(code_runs(home, 8, code_seconds))
-    for persist in (False, True):
-        with console.status(f"orchestration overhead (persist={persist}), uvloop vs asyncio"):
-            report.overhead += overhead(runs, persist, home)
+    with console.status("orchestration overhead, persistence off and on, uvloop vs asyncio"):
+        report.overhead = overhead(runs, home)
     for with_code in (True, False) if api_runs else ():
         with console.status(f"REST API at concurrency 16 (code: {with_code})"):
             report.api.append(uvloop.run(api(api_runs, 16, home, with_code)))

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import cast
 
-import httpx
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.errors import GraphRecursionError
 
@@ -308,6 +307,4 @@ def describe(exc: Exception, options: RunOptions) -> str:
         return "the run took more steps than its limits allow; the model is looping"
     if isinstance(exc, ModelUnavailable | ModelRequestError | SandboxError):
         return str(exc)
-    if isinstance(exc, httpx.HTTPError):
-        return f"the model server failed mid-run: {exc!r}"
     return f"unexpected {type(exc).__name__}: {exc}"

@@ -3,6 +3,10 @@
 Raw completions, not chat: the agent continues partial assistant turns (after a tool output, a
 hint, the early-stop text), which chat endpoints do not do reliably. The prompt is rendered
 locally with the model's own chat template (`ChatTemplate`).
+
+The transport is aiohttp: streaming a short completion through httpx cost ~3 ms of CPU per
+request on this VM (its connection pool polls every idle socket per request), aiohttp ~0.5 ms,
+and a code-running agent run makes three such calls (docs/benchmarks.md, Agent).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-import httpx
+import aiohttp
 from pydantic import BaseModel
 
 from model_host.errors import ModelRequestError, ModelUnavailable
@@ -52,6 +56,7 @@ def server_root(base_url: str) -> str:
 
 
 _RETRY_STATUSES = {500, 502, 503, 504}
+_JSON = {"Content-Type": "application/json"}
 _BACKOFF_START = 0.5
 _BACKOFF_CAP = 8.0
 
@@ -77,23 +82,25 @@ class CompletionClient:
         self.timeout = timeout
         self.retries = retries
         self.token_counter = token_counter
-        self._http: httpx.AsyncClient | None = None
+        self._http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> CompletionClient:
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        self._http = aiohttp.ClientSession(
+            self.base_url,
+            connector=aiohttp.TCPConnector(limit=256, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=self.timeout),
+            read_bufsize=1 << 22,  # an SSE line carries a whole chunk of text; a line is read whole
+            raise_for_status=False,
         )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._http is not None:
-            await self._http.aclose()
+            await self._http.close()
             self._http = None
 
     @property
-    def http(self) -> httpx.AsyncClient:
+    def http(self) -> aiohttp.ClientSession:
         if self._http is None:
             raise RuntimeError("use the client as `async with CompletionClient(...) as client:`")
         return self._http
@@ -101,10 +108,10 @@ class CompletionClient:
     async def models(self) -> list[str]:
         response = await self._send("GET", "/v1/models", None)
         try:
-            await response.aread()
-            return [entry["id"] for entry in response.json().get("data", [])]
+            data = json.loads(await response.read())
+            return [entry["id"] for entry in data.get("data", [])]
         finally:
-            await response.aclose()
+            response.release()
 
     async def complete(
         self,
@@ -181,7 +188,7 @@ class CompletionClient:
                 if scanner.fired is not None:
                     break  # the server did not stop at our stop string; we do
         finally:
-            await response.aclose()
+            response.release()  # back to the pool when read to its end, else closed
         if finish_reason is None and scanner.fired is None:
             raise ModelUnavailable(
                 f"the stream from {self.base_url} broke after {len(scanner.text)} characters "
@@ -214,7 +221,9 @@ class CompletionClient:
             total_s=time.monotonic() - started,
         )
 
-    async def _send(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | None
+    ) -> aiohttp.ClientResponse:
         """Open a (streaming) response, retrying connection errors and 5xx with backoff.
 
         All attempts together stay within `timeout`; a caller never waits longer to learn that
@@ -227,24 +236,29 @@ class CompletionClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            request = self.http.build_request(
-                method,
-                path,
-                json=body,
-                timeout=httpx.Timeout(self.timeout, connect=min(remaining, 10.0)),
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=min(remaining, 10.0), sock_read=self.timeout
             )
+            data = None if body is None else json.dumps(body).encode()
+            headers = None if body is None else _JSON
             try:
-                response = await self.http.send(request, stream=True)
-            except httpx.TransportError as exc:
+                response = await self.http.request(
+                    method, path, data=data, headers=headers, timeout=timeout
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
-                if response.status_code < 400:
+                if response.status < 400:
                     return response
-                await response.aread()
-                await response.aclose()
-                if response.status_code not in _RETRY_STATUSES:
-                    raise await self._refusal(response)
-                failure = f"HTTP {response.status_code}: {_error_message(response)}"
+                try:
+                    content = await response.read()
+                except (aiohttp.ClientError, TimeoutError):
+                    content = b""
+                finally:
+                    response.release()
+                if response.status not in _RETRY_STATUSES:
+                    raise await self._refusal(response.status, content)
+                failure = f"HTTP {response.status}: {_error_message(content)}"
             if attempt < self.retries:
                 await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, _BACKOFF_CAP)
@@ -254,9 +268,9 @@ class CompletionClient:
             "point STARTBOX_MODEL_BASE_URL / --base-url at a running OpenAI-compatible server."
         )
 
-    async def _refusal(self, response: httpx.Response) -> Exception:
-        message = _error_message(response)
-        if response.status_code == 404:
+    async def _refusal(self, status: int, content: bytes) -> Exception:
+        message = _error_message(content)
+        if status == 404:
             try:
                 served = await self.models()
             except (ModelUnavailable, ModelRequestError, ValueError):
@@ -268,23 +282,23 @@ class CompletionClient:
                     f"(it serves: {names}). Set STARTBOX_MODEL_SERVED_NAME / --served-name to "
                     "one of those, or serve this model."
                 )
-        return ModelRequestError(response.status_code, message)
+        return ModelRequestError(status, message)
 
     async def _events(
-        self, response: httpx.Response, chars_so_far: Callable[[], int]
+        self, response: aiohttp.ClientResponse, chars_so_far: Callable[[], int]
     ) -> AsyncIterator[dict[str, Any]]:
         """Parsed server-sent events until [DONE]; a broken stream becomes ModelUnavailable.
 
-        The body is read to its end after [DONE]: httpx closes a connection whose response was
-        left unread, and a new connection per model call costs more than the round's own work.
+        The body is read to its end after [DONE]: a connection whose response was left unread
+        is closed, and a new connection per model call costs more than the round's own work.
         """
         done = False
         try:
-            async for line in response.aiter_lines():
-                if done or not line.startswith("data:"):
+            async for line in response.content:
+                if done or not line.startswith(b"data:"):
                     continue
                 payload = line[5:].strip()
-                if payload == "[DONE]":
+                if payload == b"[DONE]":
                     done = True
                     continue
                 data = json.loads(payload)
@@ -293,13 +307,13 @@ class CompletionClient:
                     message = error.get("message", error) if isinstance(error, dict) else error
                     raise ModelRequestError(int(data.get("code") or 500), str(message))
                 yield data
-        except httpx.TimeoutException:
+        except TimeoutError:  # aiohttp's read timeout is one too
             raise ModelUnavailable(
                 f"the model server at {self.base_url} sent nothing for {self.timeout:.0f} s "
                 f"mid-stream (after {chars_so_far()} characters); raise "
                 "STARTBOX_MODEL_REQUEST_TIMEOUT if the server is just slow."
             ) from None
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             raise ModelUnavailable(
                 f"the stream from {self.base_url} broke after {chars_so_far()} characters "
                 f"({type(exc).__name__}: {exc}); is the server still running?"
@@ -356,11 +370,11 @@ def _first_present(choice: dict[str, Any], *keys: str) -> object:
     return None
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(content: bytes) -> str:
     try:
-        data = response.json()
+        data = json.loads(content)
     except ValueError:
-        return response.text[:500]
+        return content.decode("utf-8", "replace")[:500]
     error = data.get("error", data) if isinstance(data, dict) else data
     if isinstance(error, dict):
         return str(error.get("message") or error)
