@@ -339,6 +339,8 @@ async def force_answer(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     if open_code(transcript, ctx.profile) is not None:
         transcript += f"\n{ctx.profile.code_end}"
     transcript += ctx.profile.early_stop_text
+    if ctx.options.lead_answer:
+        transcript += kind_of(ctx.options.kind).lead
     forced = transcript[len(state["transcript"]) :]
     return go(
         "generate",
