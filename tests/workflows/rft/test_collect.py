@@ -1,6 +1,7 @@
-"""`rft collect` in-process, on a real Docker sandbox: a budget-forced answer opened the kind's
-way lands in the judge's `\\boxed{}` (a small model that only says "It is four" is graded wrong),
-and one collect's runs share the tenant's recycled containers instead of one container each."""
+"""`rft collect` in-process, on a real Docker sandbox: with `lead_answer` a budget-forced answer,
+and a turn that ends with no marked answer, are opened the kind's way, so the answer lands in the
+judge's `\\boxed{}` (a small model that only says "It is four" is graded wrong); and one
+collect's runs share the tenant's recycled containers instead of one container each."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ def rambles_after_its_code(request: dict[str, Any]) -> Reply:
         return Reply(text="It is four.")
     if prompt.endswith(QWEN3.code_start):
         return Reply(text="print(2 + 2)\n```\n")
+    if "```output\n" in prompt and "STOPS" in prompt:  # ends its turn, answer unmarked
+        return Reply(
+            text="\n\nThe output is 4." if prompt.endswith("</think>") else "Done.</think>"
+        )
     if "```output\n" in prompt:
         return Reply(text="so the sum is " + "four and " * 40)
     return Reply(text="<think>\nAdd them.</think>")
@@ -70,6 +75,22 @@ async def test_a_forced_answer_opened_with_a_box_is_read_by_the_judge(
     assert len(forced) == 1 and forced[0].endswith(QWEN3.early_stop_text + LEAD)
     assert led.segments[-1] == {"kind": "model", "text": "4}."}
     assert led.options["lead_answer"] and not plain.options["lead_answer"]
+
+
+async def test_a_turn_ended_without_a_marked_answer_is_asked_for_it_once(
+    model: ScriptedServer, tmp_path: Path
+) -> None:
+    stops = PROBLEM.model_copy(update={"question": "STOPS: what is 2 + 2?"})
+    led_options = OPTIONS.model_copy(update={"lead_answer": True})
+    async with open_agent(settings(model), tmp_path / "t.jsonl", 2, round_tokens=64) as opened:
+        plain, led = await asyncio.gather(
+            trajectory_of(*opened, stops, 0, OPTIONS), trajectory_of(*opened, stops, 1, led_options)
+        )
+    assert (plain.answer, plain.correct) == ("The output is 4", False)
+    assert (led.answer, led.correct) == ("4", True), led
+    assert not led.budget_exhausted
+    assert [s["kind"] for s in led.segments][-3:] == ["model", "forced", "model"]
+    assert led.segments[-2]["text"] == "\n\n" + LEAD  # no early-stop text: no budget was spent
 
 
 async def test_one_collects_runs_reuse_the_tenants_recycled_container(
