@@ -29,6 +29,7 @@ MaxToolCalls = Annotated[int | None, _run_option("max_tool_calls")]
 MinToolCalls = Annotated[int | None, _run_option("min_tool_calls")]
 HintRounds = Annotated[int | None, _run_option("hint_rounds")]
 Seed = Annotated[int | None, _run_option("seed")]
+LeadAnswer = Annotated[bool | None, _run_option("lead_answer")]
 Timeout = Annotated[
     float | None, typer.Option(envvar="STARTBOX_AGENT_TIMEOUT", help="Seconds per run.")
 ]
