@@ -9,16 +9,9 @@ import typer
 
 from agent.settings import RunOptions
 
-Model = Annotated[
-    str | None, typer.Option(envvar="STARTBOX_MODEL_MODEL", help="Model dir or hub id.")
-]
-BaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        envvar="STARTBOX_MODEL_BASE_URL",
-        help="An OpenAI-compatible server; default: the embedded vLLM (started if needed).",
-    ),
-]
+# the model flags every agent command takes, defined once with the model host's settings
+from model_host.flags import BaseUrl as BaseUrl
+from model_host.flags import Model as Model
 
 
 def _run_option(field: str) -> Any:
@@ -36,6 +29,7 @@ MaxToolCalls = Annotated[int | None, _run_option("max_tool_calls")]
 MinToolCalls = Annotated[int | None, _run_option("min_tool_calls")]
 HintRounds = Annotated[int | None, _run_option("hint_rounds")]
 Seed = Annotated[int | None, _run_option("seed")]
+LeadAnswer = Annotated[bool | None, _run_option("lead_answer")]
 Timeout = Annotated[
     float | None, typer.Option(envvar="STARTBOX_AGENT_TIMEOUT", help="Seconds per run.")
 ]

@@ -26,6 +26,7 @@ class Kind:
     summary: str  # one line for help texts and the UI
     instruction: str  # appended to the question
     extract: Callable[[str, str], Extracted]  # (answer section, whole transcript) -> answer
+    lead: str = ""  # opens a budget-forced answer where `extract` reads (RunOptions.lead_answer)
 
 
 KINDS: dict[str, Kind] = {
@@ -36,6 +37,7 @@ KINDS: dict[str, Kind] = {
             "a \\boxed{} answer, checked for mathematical equivalence",
             "Please reason step by step, and put your final answer within \\boxed{}. " + TOOL_NOTE,
             math_answer,
+            "The final answer is \\boxed{",
         ),
         Kind(
             "choice",
@@ -43,6 +45,7 @@ KINDS: dict[str, Kind] = {
             "Please reason step by step, and put the letter of the correct option within "
             f"\\boxed{{}}, for example \\boxed{{D}}. {TOOL_NOTE}",
             choice_answer,
+            "The answer is \\boxed{",
         ),
         Kind(
             "code",

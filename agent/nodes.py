@@ -253,7 +253,21 @@ def _route_after(
         return "execute", {"transcript": transcript + f"\n{profile.code_end}"}
     if wants_hint(state, ctx):
         return "hint", {"reason": "thinking_ended" if thinking else "answer_ended"}
+    if unanswered(transcript, state, ctx):
+        return "force_answer", {"reason": "unanswered"}
     return "finalize", {"reason": "eos"}
+
+
+def unanswered(transcript: str, state: AgentState, ctx: RunContext) -> bool:
+    """`lead_answer` asks for the answer once more where the model ended its turn without
+    marking one (the tiny model's "The output is 42."), the kind's way."""
+    if not ctx.options.lead_answer or any(s["kind"] == "forced" for s in state["segments"]):
+        return False
+    kind = kind_of(ctx.options.kind)
+    return (
+        bool(kind.lead)
+        and not kind.extract(answer_section(transcript, ctx.profile), transcript).marked
+    )
 
 
 @timed("execute")
@@ -332,31 +346,43 @@ async def hint(state: AgentState, runtime: Runtime[RunContext]) -> Step:
 @timed("force_answer")
 async def force_answer(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     ctx = runtime.context
-    runtime.stream_writer(
-        BudgetExhausted(budget=ctx.options.thinking_budget, used=state["thinking_tokens"])
-    )
     transcript = state["transcript"]
-    if open_code(transcript, ctx.profile) is not None:
-        transcript += f"\n{ctx.profile.code_end}"
-    transcript += ctx.profile.early_stop_text
+    if state["reason"] == "unanswered":  # the turn ended with no marked answer: ask for one
+        transcript += ("" if transcript.endswith("\n\n") else "\n\n") + kind_of(
+            ctx.options.kind
+        ).lead
+    else:
+        runtime.stream_writer(
+            BudgetExhausted(budget=ctx.options.thinking_budget, used=state["thinking_tokens"])
+        )
+        if open_code(transcript, ctx.profile) is not None:
+            transcript += f"\n{ctx.profile.code_end}"
+        transcript += ctx.profile.early_stop_text
+        if ctx.options.lead_answer:
+            transcript += kind_of(ctx.options.kind).lead
     forced = transcript[len(state["transcript"]) :]
     return go(
         "generate",
         transcript=transcript,
         segments=seg.add(state["segments"], "forced", forced),
         phase="answer",
-        reason="budget",
+        reason=state["reason"] or "budget",
     )
+
+
+def answer_section(transcript: str, profile: ModelProfile) -> str:
+    """Where the answer is read: after the end of thinking or the early-stop text, if any."""
+    for marker in (profile.think_end, profile.early_stop_text):
+        if marker and marker in transcript:
+            transcript = transcript.rsplit(marker, 1)[1]
+    return transcript
 
 
 @timed("finalize")
 async def finalize(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     ctx = runtime.context
     profile, transcript = ctx.profile, state["transcript"]
-    section = transcript
-    for marker in (profile.think_end, profile.early_stop_text):
-        if marker and marker in section:
-            section = section.rsplit(marker, 1)[1]
+    section = answer_section(transcript, profile)
     found = kind_of(ctx.options.kind).extract(section, transcript)
     runtime.stream_writer(
         Answer(

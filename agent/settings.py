@@ -29,6 +29,11 @@ class RunOptions(BaseModel):
         description="Open the turn with a hint (Hint-RFT collection from models whose "
         "thinking rarely ends within the budget).",
     )
+    lead_answer: bool = Field(
+        False,
+        description="Open a budget-forced answer the kind's way (`The final answer is \\boxed{` "
+        "for math), so a small model states it where the judge reads it.",
+    )
     seed: int | None = Field(None, description="Makes hint choice and sampling reproducible.")
     kind: ProblemKind = Field(
         "math", description="; ".join(f"{k.name}: {k.summary}" for k in KINDS.values())

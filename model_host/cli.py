@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from model_host import flags
+
 app = typer.Typer(help="Prepare, serve and benchmark the model (vLLM).", no_args_is_help=True)
 console = Console(stderr=True)
 
@@ -18,10 +20,6 @@ if TYPE_CHECKING:  # imports stay inside commands so `startbox --help` is fast
     from model_host.bench import BenchReport
     from model_host.server import VllmServer
     from model_host.settings import ModelSettings
-
-MODEL_HELP = (
-    "smollm2-135m (embedded, offline), a local HF directory, or a hub id such as Qwen/Qwen3-8B."
-)
 
 
 def _settings(**overrides: object) -> ModelSettings:
@@ -38,9 +36,7 @@ def _fail(message: object, code: int = 1) -> typer.Exit:
 
 @app.command()
 def prepare(
-    model: Annotated[
-        str | None, typer.Option(envvar="STARTBOX_MODEL_MODEL", help=MODEL_HELP)
-    ] = None,
+    model: flags.Model = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -77,76 +73,25 @@ def prepare(
 
 @app.command()
 def serve(
-    model: Annotated[
-        str | None, typer.Option(envvar="STARTBOX_MODEL_MODEL", help=MODEL_HELP)
-    ] = None,
-    served_name: Annotated[
-        str | None,
-        typer.Option(envvar="STARTBOX_MODEL_SERVED_NAME", help="Name clients send as `model`."),
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(envvar="STARTBOX_MODEL_PORT", help="Port. Default 8010.")
-    ] = None,
-    host: Annotated[
-        str | None, typer.Option(envvar="STARTBOX_MODEL_HOST", help="Interface. Default 127.0.0.1.")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option(envvar="STARTBOX_MODEL_DEVICE", help="auto | gpu | cpu.")
-    ] = None,
-    max_model_len: Annotated[
-        int | None,
-        typer.Option(
-            envvar="STARTBOX_MODEL_MAX_MODEL_LEN", help="Context length. Default: the model's."
-        ),
-    ] = None,
-    profile: Annotated[
-        str | None,
-        typer.Option(
-            envvar="STARTBOX_MODEL_PROFILE",
-            help="qwen3 | qwq | deepseek-r1 | chatml. Default: detected from the model.",
-        ),
-    ] = None,
-    reasoning_parser: Annotated[
-        bool | None,
-        typer.Option(
-            "--reasoning-parser/--no-reasoning-parser",
-            envvar="STARTBOX_MODEL_REASONING_PARSER",
-            help="Use the family's vLLM reasoning parser.",
-        ),
-    ] = None,
-    prefix_caching: Annotated[
-        bool | None,
-        typer.Option(
-            "--prefix-caching/--no-prefix-caching",
-            envvar="STARTBOX_MODEL_PREFIX_CACHING",
-            help="Reuse KV cache across shared prefixes. Default on.",
-        ),
-    ] = None,
-    gpu_memory_utilization: Annotated[
-        float | None,
-        typer.Option(
-            envvar="STARTBOX_MODEL_GPU_MEMORY_UTILIZATION", help="GPU memory share. Default 0.9."
-        ),
-    ] = None,
-    dtype: Annotated[
-        str | None,
-        typer.Option(
-            envvar="STARTBOX_MODEL_DTYPE",
-            help="Weights dtype for vLLM; auto = the model's, float32 on CPUs without bf16.",
-        ),
-    ] = None,
-    startup_timeout: Annotated[
-        float | None,
-        typer.Option(
-            envvar="STARTBOX_MODEL_STARTUP_TIMEOUT", help="Seconds to wait for health. Default 900."
-        ),
-    ] = None,
+    model: flags.Model = None,
+    served_name: flags.ServedName = None,
+    port: flags.Port = None,
+    host: flags.Host = None,
+    device: flags.Device = None,
+    max_model_len: flags.MaxModelLen = None,
+    profile: flags.Profile = None,
+    reasoning_parser: flags.ReasoningParser = None,
+    prefix_caching: flags.PrefixCaching = None,
+    compiled: flags.Compile = None,
+    gpu_memory_utilization: flags.GpuMemoryUtilization = None,
+    dtype: flags.Dtype = None,
+    startup_timeout: flags.StartupTimeout = None,
     base_url: Annotated[
         str | None,
-        typer.Option(
-            envvar="STARTBOX_MODEL_BASE_URL",
-            help="Use this running OpenAI-compatible server instead of starting vLLM: only checks "
-            "it answers.",
+        flags.model_option(
+            "base_url",
+            help="Use this running OpenAI-compatible server instead of starting vLLM: only "
+            "checks it answers.",
         ),
     ] = None,
     dry_run: Annotated[
@@ -168,7 +113,8 @@ def serve(
     settings = _settings(
         model=model, served_name=served_name, port=port, host=host, device=device,
         max_model_len=max_model_len, profile=profile, reasoning_parser=reasoning_parser,
-        prefix_caching=prefix_caching, gpu_memory_utilization=gpu_memory_utilization,
+        prefix_caching=prefix_caching, compile=compiled,
+        gpu_memory_utilization=gpu_memory_utilization,
         dtype=dtype, startup_timeout=startup_timeout, base_url=base_url,
     )  # fmt: skip
     if settings.base_url:
@@ -276,9 +222,7 @@ async def _check_remote(settings: ModelSettings) -> None:
 
 @app.command()
 def stop(
-    port: Annotated[
-        int | None, typer.Option(envvar="STARTBOX_MODEL_PORT", help="Port. Default 8010.")
-    ] = None,
+    port: flags.Port = None,
 ) -> None:
     """Stop the vLLM that startbox left running in the background on a port.
 
@@ -298,23 +242,12 @@ def stop(
 def bench(
     base_url: Annotated[
         str | None,
-        typer.Option(
-            envvar="STARTBOX_MODEL_BASE_URL",
-            help="Server to measure. Default: the embedded vLLM, started if needed.",
+        flags.model_option(
+            "base_url", help="Server to measure. Default: the embedded vLLM, started if needed."
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            envvar="STARTBOX_MODEL_MODEL", help=MODEL_HELP + " Its chat template renders prompts."
-        ),
-    ] = None,
-    served_name: Annotated[
-        str | None,
-        typer.Option(
-            envvar="STARTBOX_MODEL_SERVED_NAME", help="Name the server knows the model by."
-        ),
-    ] = None,
+    model: flags.Model = None,
+    served_name: flags.ServedName = None,
     concurrency: Annotated[
         str,
         typer.Option(envvar="STARTBOX_MODEL_BENCH_CONCURRENCY", help="Concurrency levels, a,b,c."),

@@ -51,9 +51,15 @@ class BatchOutcome(BaseModel):
 
 
 async def solve_one(
-    agent: Agent, grader: Grader, problem: Problem, sample: int, options: RunOptions
+    agent: Agent,
+    grader: Grader,
+    problem: Problem,
+    sample: int,
+    options: RunOptions,
+    owner: str = "",
 ) -> SampleResult:
-    """One sample of one problem, solved and graded; failures become results, not raises."""
+    """One sample of one problem, solved and graded; failures become results, not raises.
+    An `owner` (a tenant) lets its runs reuse their own recycled sandbox containers."""
     seed = None if options.seed is None else options.seed + sample
     options = options.model_copy(update={"kind": problem.kind, "seed": seed})
     base = SampleResult(
@@ -69,7 +75,7 @@ async def solve_one(
     error = ""
     tools = ToolUse()
     try:
-        async for event in agent.solve(problem.question, options):
+        async for event in agent.solve(problem.question, options, owner=owner):
             tools.see(event)
             if event.type == "error":
                 error = event.message

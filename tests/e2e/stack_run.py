@@ -28,6 +28,9 @@ UP_TIMEOUT = 2400  # a cold machine: debootstrap, the wheelhouse, both images, t
 # one stack test at a time on this engine (another checkout's `make test`, CI)
 LOCK = Path("/tmp/startbox-stack-e2e.lock")
 DOWN_TIMEOUT = 300
+# the test's model service starts vLLM eager: a cold compile on a fresh machine is minutes of
+# both cores taken from the suite; that the image can compile is its own check (g++ for inductor)
+EAGER = {"STARTBOX_MODEL_COMPILE": "false"}
 
 
 def stack_cli(
@@ -91,7 +94,7 @@ class BackgroundUp:
             self.log.parent.mkdir(parents=True, exist_ok=True)
             with self.log.open("w") as log:
                 self._proc = stack_cli("up", "--project", PROJECT, *ports(self.stack),
-                                       home=self.stack.home, log=log)  # fmt: skip
+                                       home=self.stack.home, env=EAGER, log=log)  # fmt: skip
                 self._result = finished(self._proc, UP_TIMEOUT)
         except Exception as exc:  # surfaced by wait(), in the stack test
             self._error = exc

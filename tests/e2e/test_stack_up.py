@@ -61,6 +61,17 @@ def test_every_service_is_up(stack: Stack) -> None:
     assert containers[ONE_SHOT].status == "exited" and containers[ONE_SHOT].exit_code == 0
 
 
+def test_the_model_image_compiles_with_inductor(stack: Stack) -> None:
+    """The test's model runs eager (stack_run.EAGER), so this is what proves the image's default,
+    compiled vLLM can start on a CPU: inductor must find a working C++ compiler (it did not)."""
+    model = docker.from_env().containers.get(by_service(stack)["model"].id)
+    # in the service itself, so inductor's cache is the one in the volume: later runs are quick
+    program = "import torch; print(torch.compile(lambda x: (x * 2 + 1).sum())(torch.ones(8)))"
+    code, printed = model.exec_run(["python3", "-c", program])
+    assert code == 0, printed.decode(errors="replace")[-3000:]
+    assert b"tensor(24.)" in printed
+
+
 def test_the_api_wants_its_key(stack: Stack) -> None:
     assert httpx.get(f"{stack.api_url}/v1/models", timeout=10).status_code == 401
     models = httpx.get(f"{stack.api_url}/v1/models", headers=key(stack), timeout=10)

@@ -33,6 +33,13 @@ def test_dry_run_prints_the_exact_cpu_command(tmp_path: Path) -> None:
     assert "VLLM_CPU_KVCACHE_SPACE=2" in command and "VLLM_NO_USAGE_STATS=1" in command
     assert "VLLM_USE_AOT_COMPILE=0" in command
     assert "--reasoning-parser" not in command and "--gpu-memory-utilization" not in command
+    assert "--enforce-eager" not in command  # compiled unless asked otherwise
+
+
+def test_no_compile_starts_vllm_eager(tmp_path: Path) -> None:
+    code, output = _serve("--dry-run", "--device", "cpu", "--no-compile", home=tmp_path)
+    assert code == 0, output
+    assert "--enforce-eager" in output
 
 
 def test_dry_run_adds_the_family_reasoning_parser_when_asked(tmp_path: Path) -> None:

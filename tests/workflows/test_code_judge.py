@@ -13,7 +13,7 @@ from sandbox.pool import SandboxPool
 from sandbox.settings import SandboxSettings
 from tests.workflows.forgeries import FORGERIES
 from tests.workflows.layout_rows import LAYOUT_ROWS
-from workflows.datasets import Problem, StdioTest, humaneval_rows, load, load_humaneval
+from workflows.datasets import CallTest, Problem, StdioTest, humaneval_rows, load, load_humaneval
 from workflows.grading import Grader
 from workflows.judge.code import same, same_output
 
@@ -115,11 +115,10 @@ async def test_humaneval_plus_extra_inputs_use_the_canonical_results(grader: Gra
     assert base.prompt is not None
     plus = base.model_copy(
         update={
-            "calls": [{"args": [[1.0, 1.05], 0.1]}, {"args": [[0.0, 5.0, 10.0], 4.9]}],
+            "calls": [CallTest(args=[[1.0, 1.05], 0.1]), CallTest(args=[[0.0, 5.0, 10.0], 4.9])],
             "reference_solution": base.prompt + canonical(base.id),
         }
     )
-    plus = Problem.model_validate(plus.model_dump())
     assert (await grader.grade(plus, canonical(base.id))).correct
     # right on HumanEval's own tests, wrong on the extra input (strict instead of <):
     sloppy = canonical(base.id).replace("< threshold", "<= threshold")

@@ -101,6 +101,7 @@ def collect(
     answer_budget: flags.AnswerBudget = None,
     max_tool_calls: flags.MaxToolCalls = None,
     round_tokens: RoundTokens = None,
+    lead_answer: flags.LeadAnswer = None,
     seed: flags.Seed = None,
     timeout: flags.Timeout = None,
     model: flags.Model = None,
@@ -122,6 +123,7 @@ def collect(
         thinking_budget=thinking_budget,
         answer_budget=answer_budget,
         max_tool_calls=max_tool_calls,
+        lead_answer=lead_answer,
         seed=seed,
         timeout=timeout,
     )
@@ -144,6 +146,7 @@ def evaluate(
     answer_budget: flags.AnswerBudget = None,
     max_tool_calls: flags.MaxToolCalls = None,
     round_tokens: RoundTokens = None,
+    lead_answer: flags.LeadAnswer = None,
     seed: flags.Seed = None,
     timeout: flags.Timeout = None,
     model: flags.Model = None,
@@ -164,6 +167,7 @@ def evaluate(
             thinking_budget=thinking_budget,
             answer_budget=answer_budget,
             max_tool_calls=max_tool_calls,
+            lead_answer=lead_answer,
             seed=seed,
             timeout=timeout,
         )

@@ -20,6 +20,8 @@ from workflows.grading import Grader
 from workflows.rft.trajectory import Trajectory
 from workflows.runner import solve_one
 
+TENANT = "rft"  # every collect/eval run is one tenant's: its runs reuse recycled containers
+
 
 def store_of(out: Path) -> Path:
     """The run store beside a trajectory file: the segments come from it, runs can be shown."""
@@ -35,10 +37,18 @@ async def open_agent(
     progress: Callable[[str], None] | None = None,
     **agent_overrides: object,
 ) -> AsyncIterator[tuple[Agent, Grader]]:
-    """An Agent whose run store sits beside `out`, and a Grader on its sandbox pool."""
+    """An Agent whose run store sits beside `out`, and a Grader on its sandbox pool, sized so
+    `concurrency` runs each hold a container and hand it, reset, to the tenant's next run."""
     settings = AgentSettings(persist=True, store_path=store_of(out), **agent_overrides)  # type: ignore[arg-type]
     sandbox = SandboxSettings()
-    sandbox = sandbox.model_copy(update={"max_sessions": max(sandbox.max_sessions, concurrency)})
+    sandbox = sandbox.model_copy(
+        update={
+            "max_sessions": max(sandbox.max_sessions, concurrency),
+            "max_idle": max(sandbox.max_idle, concurrency),
+            "pool_size": max(sandbox.pool_size, concurrency // 4),  # the first wave starts
+            "acquire_timeout": max(sandbox.acquire_timeout, 120.0),  # a batch run may wait
+        }
+    )
     async with (
         Agent(settings, model, sandbox, progress=progress) as agent,
         Grader(agent.pool, grade_timeout, grade_timeout) as grader,
@@ -50,7 +60,7 @@ async def trajectory_of(
     agent: Agent, grader: Grader, problem: Problem, sample: int, options: RunOptions
 ) -> Trajectory:
     """One graded sample with its prompt, segments and the options and model that made it."""
-    result = await solve_one(agent, grader, problem, sample, options)
+    result = await solve_one(agent, grader, problem, sample, options, owner=TENANT)
     assert agent.store is not None  # open_agent always persists
     transcript = await agent.store.transcript(result.run_id) if result.run_id else None
     seed = None if options.seed is None else options.seed + sample

@@ -46,6 +46,9 @@ class LoopConfig(BaseModel):
     )
     eval: list[str] = Field(default_factory=list, description="Extra `rft eval` flags.")
     train: list[str] = Field(default_factory=list, description="Extra `rft train` flags.")
+    serve: list[str] = Field(
+        default_factory=list, description="Extra `model serve` flags (e.g. --no-compile)."
+    )
     filter: FilterConfig = Field(default_factory=FilterConfig)
 
     @classmethod
@@ -88,9 +91,9 @@ def startbox() -> list[str]:
     return [sys.executable, "-m", "startbox"]
 
 
-def serve(model: str, port: int, name: str) -> list[str]:
+def serve(model: str, port: int, name: str, extra: list[str]) -> list[str]:
     return [*startbox(), "model", "serve", "--model", model, "--port", str(port),
-            "--served-name", name]  # fmt: skip
+            "--served-name", name, *extra]  # fmt: skip
 
 
 def plan(config: LoopConfig) -> list[Step]:
@@ -99,7 +102,7 @@ def plan(config: LoopConfig) -> list[Step]:
     filt = config.filter
     model, name = config.base, config.served_name
     url = config.base_url or f"http://127.0.0.1:{config.serve_port}"
-    server = None if config.base_url else serve(model, config.serve_port, name)
+    server = None if config.base_url else serve(model, config.serve_port, name, config.serve)
     steps = [
         Step(name="held-out problems", argv=[*sb, "rft", "problems", "--n",
              str(config.heldout_problems), "--seed", str(config.heldout_seed), "--out",
@@ -138,8 +141,9 @@ def plan(config: LoopConfig) -> list[Step]:
                  str(w / f"eval-{r}.jsonl"), "--baseline", str(w / "eval-0.jsonl"),
                  "--base-url", f"http://127.0.0.1:{port}", "--model", str(out / "model"),
                  "--concurrency", str(config.concurrency), *config.eval],
-                 env={SERVED: f"rft-{r}"}, server=serve(str(out / "model"), port, f"rft-{r}"),
-                 port=port, runs=(heldout, 1, w / f"eval-{r}.jsonl")),
+                 env={SERVED: f"rft-{r}"}, port=port,
+                 server=serve(str(out / "model"), port, f"rft-{r}", config.serve),
+                 runs=(heldout, 1, w / f"eval-{r}.jsonl")),
         ]  # fmt: skip
         model, name = str(out / "model"), f"rft-{r}"
         url, server = f"http://127.0.0.1:{port}", steps[-1].server

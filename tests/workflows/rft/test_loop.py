@@ -20,7 +20,7 @@ PY = sys.executable
 
 
 def test_one_round_serves_the_base_then_the_trained_model(tmp_path: Path) -> None:
-    steps = plan(LoopConfig(workdir=tmp_path, rounds=2, serve_port=9000))
+    steps = plan(LoopConfig(workdir=tmp_path, rounds=2, serve_port=9000, serve=["--no-compile"]))
     names = [s.name for s in steps]
     assert names[:3] == ["held-out problems", "train problems", "baseline eval"]
     assert names[3:9] == ["round 1: collect", "round 1: filter", "round 1: export",
@@ -29,6 +29,7 @@ def test_one_round_serves_the_base_then_the_trained_model(tmp_path: Path) -> Non
     assert by["baseline eval"].port == by["round 1: collect"].port == 9000
     assert by["round 1: eval"].port == by["round 2: collect"].port == 9001
     assert by["round 2: collect"].server == by["round 1: eval"].server
+    assert by["baseline eval"].server[-1] == by["round 1: eval"].server[-1] == "--no-compile"  # type: ignore[index]
     assert str(tmp_path / "run-1" / "model") in by["round 1: eval"].server  # type: ignore[operator]
     assert by["round 1: train"].exclusive and by["round 1: train"].server is None
     assert "--no-require-tool" not in by["round 1: filter"].argv
