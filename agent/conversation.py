@@ -69,10 +69,15 @@ class Conversations:
         if kernel is not None:
             await kernel.stack.aclose()
 
+    def busy(self, thread_id: str) -> bool:
+        """A turn of this process is running on the thread (one left `running` by a dead
+        process does not count: nothing will end it)."""
+        kernel = self.kernels.get(thread_id)
+        return kernel is not None and kernel.busy
+
     async def begin(self, thread: Thread, run_id: str, question: str, thinking: bool | None) -> int:
         """Claim the thread for a new turn; returns the turn's index."""
-        kernel = self.kernels.get(thread.id)
-        if kernel and kernel.busy:  # a turn left `running` by a dead process does not count
+        if self.busy(thread.id):
             raise ThreadBusy(f"thread {thread.id} is still answering its last turn; wait for it")
         return await self.threads.add_turn(thread.id, run_id, question, thinking)
 

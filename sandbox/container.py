@@ -28,8 +28,9 @@ from sandbox.settings import SandboxSettings
 
 FRAME_HEADER = 8
 MAX_LINE = 32 * 1024 * 1024  # far above any capped reply: larger means the protocol broke
-# the supervisor stays root with just these, to drop to the user and to kill its processes
-SUPERVISOR_CAPS = ["SETUID", "SETGID", "KILL"]
+# the supervisor stays root with just these: to drop to the user, to kill its processes, and
+# to lift what it killed back to nice 0 so their exit is not starved (user code runs at 19)
+SUPERVISOR_CAPS = ["SETUID", "SETGID", "KILL", "SYS_NICE"]
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ SHOWN = {
         "[env var: STARTBOX_SANDBOX_MEMORY]",
     ],
     ("model", "serve"): [
-        "Port. Default 8010. [env var: STARTBOX_MODEL_PORT]",
+        "Port of the embedded vLLM. Default 8010. [env var: STARTBOX_MODEL_PORT]",
         "[env var: STARTBOX_MODEL_MODEL]",
         "[env var: STARTBOX_MODEL_DTYPE]",
     ],

@@ -2,9 +2,10 @@
 
 It runs inside the sandbox image, so it uses the standard library only. It imports the heavy
 libraries once, then forks the user's interpreter from that warm copy (a few ms). The interpreter
-runs as the unprivileged user; the supervisor stays root with only CAP_SETUID, CAP_SETGID and
-CAP_KILL, so user code can neither signal, ptrace, prlimit nor open /proc/1/fd of it (pid 1
-also drops signals it has no handler for, and it is not dumpable).
+runs as the unprivileged user at nice 19; the supervisor stays root with only CAP_SETUID,
+CAP_SETGID, CAP_KILL and CAP_SYS_NICE (to lift what it killed back to nice 0, so the kernel's
+teardown of it is not starved), so user code can neither signal, ptrace, prlimit nor open
+/proc/1/fd of it (pid 1 also drops signals it has no handler for, and it is not dumpable).
 
 Host <-> supervisor: JSON lines on the attach stream (requests on stdin, replies on stdout).
 Supervisor <-> interpreter: the interpreter's fds 1 and 2 are pipes the supervisor reads and caps;
@@ -51,6 +52,7 @@ CELL_PREFIX = "<cell-"
 RESET_TIMEOUT = 5.0
 MADV_COLLAPSE = 25
 PF_EXITING = 0x4  # a task flag in /proc/<pid>/stat: getting through exit, runs no more code
+USER_NICE = 19  # interpreters and spares: pid 1 must win the CPU against a fork bomb
 
 
 def clean(text: str) -> str:
@@ -421,6 +423,9 @@ class Supervisor:
                 os.dup2(request_r, REQUEST_FD)
                 os.dup2(report_w, REPORT_FD)
                 os.closerange(REPORT_FD + 1, 1 << 16)
+                # a spare's warm-up is background work: it must not take the CPU from the
+                # session's interpreter or from the exits a reset waits for
+                os.setpriority(os.PRIO_PROCESS, 0, USER_NICE)
                 self._limit_self()
                 warm_interpreter()
                 role = read_message(REQUEST_FD)
@@ -432,9 +437,9 @@ class Supervisor:
                         os._exit(71)
                     write_message(REPORT_FD, {"wiped": True})
                 # within the container's CPU quota pid 1 must win against a fork bomb to enforce
-                # the timeout (other containers are other cgroups); set only now, so the wipe
-                # is not slowed by the killed interpreters the kernel is still tearing down
-                os.nice(19)
+                # the timeout (other containers are other cgroups); `activate` lifted a wiping
+                # spare to nice 0 so the wipe is not queued behind the spare's own kind
+                os.setpriority(os.PRIO_PROCESS, 0, USER_NICE)
                 Interpreter().serve(role.get("role") == "program")
             finally:
                 os._exit(70)
@@ -457,12 +462,15 @@ class Supervisor:
             child = None
         if child is None:
             child = self.fork_spare()
+        if wipe:  # a reset waits for it; it drops back to USER_NICE before any user code
+            lift(child.pid)
         write_message(child.fds["request"], {"role": role, "wipe": wipe})
         return child
 
     def refill(self) -> None:
         """Fork the next spare while no request waits (the host sends one request at a time:
-        none can wait while a call or a reset is under way), so no session waits for it."""
+        none can wait while a call or a reset is under way), so no session waits for it; after
+        a reset's reply this overlaps the host's round trip to the session's first call."""
         if self.spare is None and not select.select([self.requests], [], [], 0)[0]:
             self.spare = self.fork_spare()
 
@@ -544,6 +552,7 @@ class Supervisor:
             for pid in doomed:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+                    lift(pid)  # at nice 19 its teardown would wait behind every other task
             self.reap()
             if time.monotonic() > deadline:
                 return False
@@ -552,14 +561,27 @@ class Supervisor:
     def settle(self, *spared: Child | None, within: float = RESET_TIMEOUT) -> bool:
         """Wait until the killed processes have released everything (memory, open files and
         the /proc links to them, abstract socket names, shared memory attachments): on a
-        reset, and before a call that would otherwise start near the memory limit."""
+        reset, and before a call that would otherwise start near the memory limit. A pidfd
+        turns readable once its whole thread group is a zombie or gone, so this sleeps in the
+        kernel instead of polling /proc; the rescan catches anything the first scan raced."""
         exempt = self.exempt(*spared)
         deadline = time.monotonic() + within
-        while self.others(exempt, exiting_counts=True):
+        while doomed := self.others(exempt, exiting_counts=True):
+            pidfds = []
+            for pid in doomed:
+                with contextlib.suppress(OSError):  # gone already
+                    pidfds.append(os.pidfd_open(pid))
+            try:
+                while pidfds and (left := deadline - time.monotonic()) > 0:
+                    for fd in select.select(pidfds, [], [], left)[0]:
+                        pidfds.remove(fd)
+                        os.close(fd)
+            finally:
+                for fd in pidfds:
+                    os.close(fd)
             self.reap()
             if time.monotonic() > deadline:
                 return False
-            time.sleep(0.001)
         return True
 
     def finish(self, child: Child) -> None:
@@ -722,13 +744,12 @@ class Supervisor:
                 except (ValueError, OSError):
                     return crashed("a resource limit of the supervisor was changed")
         cell = self.activate("cell", wipe=True)
-        self.refill()  # while the new interpreter wipes and the kernel finishes the exits
         ready, _, _ = select.select([cell.fds["report"]], [], [], RESET_TIMEOUT)
         buffer = bytearray(read_available(cell.fds["report"])[0] if ready else b"")
         if take_message(buffer) != b'{"wiped": true}':
             self.finish(cell)
             return crashed("the writable places could not be wiped")
-        if not self.settle(cell):  # meanwhile the new interpreter wiped
+        if not self.settle(cell):  # the next spare is forked after the reply (`serve`)
             self.finish(cell)
             return crashed("the previous session's processes did not finish exiting")
         self.cell = cell
@@ -788,6 +809,13 @@ class Supervisor:
         data = memoryview(json.dumps(message, ensure_ascii=False).encode() + b"\n")
         while data:
             data = data[os.write(self.replies, data) :]
+
+
+def lift(pid: int) -> None:
+    """Back to nice 0 (CAP_SYS_NICE): for a killed process, whose exit a reset waits for, and
+    for a spare about to wipe; never for anything that can still run user code."""
+    with contextlib.suppress(OSError):  # gone already, or an engine without the capability
+        os.setpriority(os.PRIO_PROCESS, pid, 0)
 
 
 def crashed(reason: str) -> dict[str, Any]:

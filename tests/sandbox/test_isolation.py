@@ -102,9 +102,14 @@ async def test_runs_unprivileged(session: Session) -> None:
         "caps = dict(l.split(':\\t') for l in open('/proc/self/status').read().splitlines()"
         " if l.startswith('Cap'))\n"
         "json.dumps({'uid': os.getuid(), 'eff': caps['CapEff'].strip(),"
-        " 'nnp': open('/proc/self/status').read().count('NoNewPrivs:\\t1')})"
+        " 'nnp': open('/proc/self/status').read().count('NoNewPrivs:\\t1'),"
+        " 'nice': os.getpriority(os.PRIO_PROCESS, 0)})"
     )
-    assert await probe(session, code) == {"uid": 65534, "eff": "0000000000000000", "nnp": 1}
+    found = {"uid": 65534, "eff": "0000000000000000", "nnp": 1, "nice": 19}
+    assert await probe(session, code) == found
+    # the supervisor's CAP_SYS_NICE stays with it: the code cannot take back the CPU it yields
+    renice = await session.run("import os\nos.setpriority(os.PRIO_PROCESS, 0, 0)")
+    assert renice.status == "error" and "PermissionError" in (renice.error or "")
 
 
 async def test_host_files_and_environment_are_not_visible(

@@ -51,7 +51,15 @@ async def get_thread(thread: OwnedThread) -> Thread:
 
 @router.delete("/threads/{thread_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_thread(thread: OwnedThread, conversations: ConversationsDep) -> Response:
-    """Forget the thread (its runs stay readable by id) and release its kernel."""
+    """Forget the thread (its runs stay readable by id) and release its kernel. Not while a
+    turn runs: its kernel and its record are still being written."""
+    if conversations.busy(thread.id):
+        running = thread.turns[-1].run_id if thread.turns else "?"
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"thread {thread.id} is still answering a turn; cancel it (POST "
+            f"/v1/runs/{running}/cancel) or wait for it to end, then delete",
+        )
     await conversations.release(thread.id)
     await conversations.threads.delete(thread.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

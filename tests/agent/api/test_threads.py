@@ -105,6 +105,8 @@ async def test_a_fork_keeps_its_turns_and_replays_only_them(api: Api) -> None:
         running = await client.post(f"/v1/threads/{tid}/runs", json={"question": "sleep"})
         busy = await client.post(f"/v1/threads/{tid}/fork", json={"turn": 3})
         assert busy.status_code == 409 and "still running" in busy.json()["detail"], busy.text
+        gone = await client.delete(f"/v1/threads/{tid}")
+        assert gone.status_code == 409 and "/cancel" in gone.json()["detail"], gone.text
         await sse_events(client, running.json()["id"])  # it ends before the thread goes
         assert (await client.delete(f"/v1/threads/{tid}")).status_code == 204
         assert (await client.get(f"/v1/threads/{tid}")).status_code == 404

@@ -93,4 +93,4 @@ def test_trl_builds_labels_from_both_token_files(
             train_dataset=rows.remove_columns(["id"]),
             processing_class=tokenizer,
         )
-        assert trainer.train_dataset["labels"] == expected  # type: ignore[index]
+        assert trainer.train_dataset["labels"] == expected
