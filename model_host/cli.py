@@ -83,6 +83,7 @@ def serve(
     reasoning_parser: flags.ReasoningParser = None,
     prefix_caching: flags.PrefixCaching = None,
     compiled: flags.Compile = None,
+    block_size: flags.BlockSize = None,
     gpu_memory_utilization: flags.GpuMemoryUtilization = None,
     dtype: flags.Dtype = None,
     startup_timeout: flags.StartupTimeout = None,
@@ -113,7 +114,7 @@ def serve(
     settings = _settings(
         model=model, served_name=served_name, port=port, host=host, device=device,
         max_model_len=max_model_len, profile=profile, reasoning_parser=reasoning_parser,
-        prefix_caching=prefix_caching, compile=compiled,
+        prefix_caching=prefix_caching, compile=compiled, block_size=block_size,
         gpu_memory_utilization=gpu_memory_utilization,
         dtype=dtype, startup_timeout=startup_timeout, base_url=base_url,
     )  # fmt: skip

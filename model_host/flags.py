@@ -36,6 +36,7 @@ PrefixCaching = Annotated[
     bool | None, model_option("prefix_caching", "--prefix-caching/--no-prefix-caching")
 ]
 Compile = Annotated[bool | None, model_option("compile", "--compile/--no-compile")]
+BlockSize = Annotated[int | None, model_option("block_size")]
 GpuMemoryUtilization = Annotated[float | None, model_option("gpu_memory_utilization")]
 Dtype = Annotated[str | None, model_option("dtype")]
 StartupTimeout = Annotated[float | None, model_option("startup_timeout")]

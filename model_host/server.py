@@ -139,6 +139,8 @@ def build_plan(
     ]
     if settings.max_model_len:
         argv += ["--max-model-len", str(settings.max_model_len)]
+    if settings.block_size:
+        argv += ["--block-size", str(settings.block_size)]
     if not settings.compile:
         argv.append("--enforce-eager")
     if settings.reasoning_parser and profile.reasoning_parser:

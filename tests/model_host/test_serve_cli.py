@@ -40,6 +40,13 @@ def test_no_compile_starts_vllm_eager(tmp_path: Path) -> None:
     code, output = _serve("--dry-run", "--device", "cpu", "--no-compile", home=tmp_path)
     assert code == 0, output
     assert "--enforce-eager" in output
+    assert "--block-size" not in output  # vLLM's own unless asked
+
+
+def test_a_block_size_is_passed_to_vllm(tmp_path: Path) -> None:
+    code, output = _serve("--dry-run", "--device", "cpu", "--block-size", "32", home=tmp_path)
+    assert code == 0, output
+    assert "--block-size 32" in " ".join(output.split())
 
 
 def test_dry_run_adds_the_family_reasoning_parser_when_asked(tmp_path: Path) -> None:
