@@ -17,9 +17,11 @@ STARTBOX = str(Path(sys.executable).with_name("startbox"))
 
 
 async def startbox(*args: str, wait: float = 120, **env: str) -> tuple[int, str, str]:
+    """The CLI in STARTBOX_HOME (a test's tmp_path), so files it writes (`--out`) land there."""
     process = await asyncio.create_subprocess_exec(
         STARTBOX, *args, env={**os.environ, "COLUMNS": "300", **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        cwd=env.get("STARTBOX_HOME"),
     )  # fmt: skip
     out, err = await asyncio.wait_for(process.communicate(), wait)
     assert process.returncode is not None
