@@ -6,9 +6,10 @@ import asyncio
 import shutil
 import sqlite3
 import sys
-import threading
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 
 from agent.errors import StoreUnavailable, StoreWriteError
@@ -192,24 +193,42 @@ async def test_a_store_that_cannot_be_opened_names_the_path_and_the_fix(
     assert "\n" not in message
 
 
-async def test_a_store_that_fails_to_open_leaves_no_connection_behind(tmp_path: Path) -> None:
+async def test_a_store_that_fails_to_open_leaves_no_connection_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Both stores of the file (runs, threads) close the connection of a failed enter: its
-    aiosqlite worker thread would otherwise keep the process from exiting."""
+    aiosqlite worker thread would otherwise keep the process from exiting. Only this file's
+    connections are looked at: other tests' fixtures may open theirs meanwhile."""
     path = tmp_path / "runs.db"
     with sqlite3.connect(path) as db:  # a `threads` table of another program: no owner column
         db.execute("CREATE TABLE threads (id TEXT PRIMARY KEY)")
+    opened: list[aiosqlite.Connection] = []
+    real = aiosqlite.connect
 
-    def workers() -> int:
-        return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
+    def spy(database: str | Path, *args: Any, **kwargs: Any) -> aiosqlite.Connection:
+        connection = real(database, *args, **kwargs)
+        if Path(database) == path:
+            opened.append(connection)
+        return connection
 
-    before = workers()
+    async def closed(connection: aiosqlite.Connection) -> bool:
+        try:
+            await connection.execute("SELECT 1")
+        except ValueError:  # aiosqlite: "Connection closed"
+            return True
+        return False
+
+    monkeypatch.setattr(aiosqlite, "connect", spy)
     async with RunStore(path) as runs:
         with pytest.raises(sqlite3.OperationalError, match="owner"):
             async with ThreadStore(runs):
                 pass
-        assert workers() == before + 1  # the run store's connection alone
+        own, *others = opened
+        assert not await closed(own) and others  # the run store's connection alone is open
+        assert all([await closed(c) for c in others])
     path.write_text("not a database")
     with pytest.raises(StoreUnavailable, match="STARTBOX_AGENT_STORE_PATH"):
         async with RunStore(path):
             pass
-    assert workers() == before
+    assert len(opened) > 1 + len(others)  # the failed open made one
+    assert all([await closed(c) for c in opened])
