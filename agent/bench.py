@@ -226,7 +226,7 @@ def overhead(runs: int, home: Path, blocks: int = 3) -> list[OverheadResult]:
         base_url: str | None = None
         for name, factory in LOOPS.items():
             runner = runners.enter_context(asyncio.Runner(loop_factory=factory))
-            bench = runner.run(_OverheadBench.open(home, base_url))
+            bench = runner.run(_OverheadBench.open(home, base_url, name))
             base_url = bench.base_url
             benches[name] = runner, bench
         try:
@@ -273,8 +273,10 @@ class _OverheadBench:
         self.stack = stack
 
     @classmethod
-    async def open(cls, home: Path, base_url: str | None) -> _OverheadBench:
-        """Agents on `base_url`, or on a scripted server of their own when it is None."""
+    async def open(cls, home: Path, base_url: str | None, loop: str) -> _OverheadBench:
+        """Agents on `base_url`, or on a scripted server of their own when it is None. Each
+        loop has a run store of its own: a loop paused between its blocks may hold a write
+        transaction open, and the other loop's writes would wait for it until they fail."""
         stack = contextlib.AsyncExitStack()
         try:
             if base_url is None:
@@ -282,7 +284,7 @@ class _OverheadBench:
                 base_url = await stack.enter_async_context(server)
             agents = {
                 persist: await stack.enter_async_context(
-                    _agent(base_url, persist, home, "qwen3", pool=0)
+                    _agent(base_url, persist, home, "qwen3", pool=0, store=f"bench-runs-{loop}.db")
                 )
                 for persist in (False, True)
             }
@@ -397,11 +399,16 @@ async def code_runs(home: Path, concurrency: int, seconds: float) -> CodeRunsRes
 
 @contextlib.asynccontextmanager
 async def _agent(
-    base_url: str | None, persist: bool, home: Path, profile: str | None, pool: int = 2
+    base_url: str | None,
+    persist: bool,
+    home: Path,
+    profile: str | None,
+    pool: int = 2,
+    store: str = "bench-runs.db",
 ) -> AsyncIterator[Agent]:
     scripted = {"profile": profile, "served_name": "scripted"} if profile else {}
     model = ModelSettings.model_validate({"home": home, "base_url": base_url, **scripted})
-    settings = AgentSettings(home=home, persist=persist, store_path=home / "bench-runs.db")
+    settings = AgentSettings(home=home, persist=persist, store_path=home / store)
     async with Agent(settings, model, SandboxSettings(home=home, pool_size=pool)) as agent:
         yield agent
 
