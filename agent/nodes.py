@@ -346,11 +346,9 @@ async def hint(state: AgentState, runtime: Runtime[RunContext]) -> Step:
 @timed("force_answer")
 async def force_answer(state: AgentState, runtime: Runtime[RunContext]) -> Step:
     ctx = runtime.context
-    transcript = state["transcript"]
+    transcript, lead = state["transcript"], kind_of(ctx.options.kind).lead
     if state["reason"] == "unanswered":  # the turn ended with no marked answer: ask for one
-        transcript += ("" if transcript.endswith("\n\n") else "\n\n") + kind_of(
-            ctx.options.kind
-        ).lead
+        transcript += ("" if transcript.endswith("\n\n") else "\n\n") + lead
     else:
         runtime.stream_writer(
             BudgetExhausted(budget=ctx.options.thinking_budget, used=state["thinking_tokens"])
@@ -359,7 +357,7 @@ async def force_answer(state: AgentState, runtime: Runtime[RunContext]) -> Step:
             transcript += f"\n{ctx.profile.code_end}"
         transcript += ctx.profile.early_stop_text
         if ctx.options.lead_answer:
-            transcript += kind_of(ctx.options.kind).lead
+            transcript += lead
     forced = transcript[len(state["transcript"]) :]
     return go(
         "generate",
