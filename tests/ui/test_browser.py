@@ -117,8 +117,8 @@ def test_a_two_turn_conversation_keeps_its_kernel_and_settings(
         browser.wait_for_text(" / 256 tokens", 30)  # the meter of the answer budget
         folded = "[...document.querySelectorAll('details')].map(d => d.open)"
         assert browser.evaluate(folded) == [False, False]  # finished turns fold their thinking
-        field = "document.querySelector('input[aria-label=\"Answer budget (tokens)\"]').value"
-        assert browser.evaluate(field) == "256"
+        field = "document.querySelector('input[aria-label=\"Answer budget (tokens)\"]')?.value"
+        browser.wait_for(f"{field} == '256'", 30, "the answer budget restored from the URL")
         browser.expand_all()
         browser.wait_settled(30)
         shot = browser.screenshot(ARTIFACTS / "conversation.png")
