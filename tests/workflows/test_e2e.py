@@ -40,9 +40,9 @@ def test_batch_run_on_vllm(vllm_url: str, model_settings: ModelSettings, tmp_pat
         "--concurrency",
         "2",
         "--thinking-budget",
-        "96",
+        "64",
         "--answer-budget",
-        "32",
+        "16",
     ]
     done = batch_run(vllm_url, model_settings, "sample", out, *flags)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
