@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import statistics
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -130,44 +131,45 @@ async def api(runs: int, concurrency: int, home: Path, with_code: bool) -> ApiRe
     from agent.api.settings import ApiSettings
 
     responder = "agent.bench:staged" if with_code else "agent.bench:answer_only"
-    async with scripted_process(responder) as base_url:
-        agents: list[Agent] = []
+    with _scratch() as scratch:
+        async with scripted_process(responder) as base_url:
+            agents: list[Agent] = []
 
-        def factory() -> Agent:
-            model = ModelSettings(home=home, base_url=base_url, profile="qwen3",
-                                  served_name="scripted")  # fmt: skip
-            agent = Agent(AgentSettings(home=home, store_path=home / "bench-api.db"), model,
-                          SandboxSettings(home=home, pool_size=4))  # fmt: skip
-            agents.append(agent)
-            return agent
+            def factory() -> Agent:
+                model = ModelSettings(home=home, base_url=base_url, profile="qwen3",
+                                      served_name="scripted")  # fmt: skip
+                agent = Agent(AgentSettings(home=home, store_path=Path(scratch) / "api.db"), model,
+                              SandboxSettings(home=home, pool_size=4))  # fmt: skip
+                agents.append(agent)
+                return agent
 
-        settings = ApiSettings(keys="bench", max_concurrent_runs=concurrency, port=_free_port())
-        app = create_app(settings, factory)
-        web = uvicorn.Server(uvicorn.Config(app, port=settings.port, log_level="warning"))
-        serving = asyncio.create_task(web.serve())
-        try:
-            async with asyncio.timeout(120):
-                while not web.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-                    await asyncio.sleep(0.05)
-            url = f"http://127.0.0.1:{settings.port}"
-            async with httpx.AsyncClient(base_url=url, headers={"x-api-key": "bench"},
-                                         timeout=120) as client:  # fmt: skip
-                rate = await _api_rate(client, runs, concurrency)
-                agent = agents[0]
-                await agent.pool.warm()
-                sse, local = [], []
-                for _ in range(15):
-                    sse.append(await _timed(_sse_run(client)))
+            settings = ApiSettings(keys="bench", max_concurrent_runs=concurrency, port=_free_port())
+            app = create_app(settings, factory)
+            web = uvicorn.Server(uvicorn.Config(app, port=settings.port, log_level="warning"))
+            serving = asyncio.create_task(web.serve())
+            try:
+                async with asyncio.timeout(120):
+                    while not web.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+                        await asyncio.sleep(0.05)
+                url = f"http://127.0.0.1:{settings.port}"
+                async with httpx.AsyncClient(base_url=url, headers={"x-api-key": "bench"},
+                                             timeout=120) as client:  # fmt: skip
+                    rate = await _api_rate(client, runs, concurrency)
+                    agent = agents[0]
                     await agent.pool.warm()
-                    local.append(await _timed(_last(agent.solve("bench"))))
-                    await agent.pool.warm()
-        finally:
-            web.should_exit = True
-            await serving
-    return ApiResult(
-        concurrency=concurrency, runs=runs, with_code=with_code, runs_per_s=rate,
-        sse_p50_ms=statistics.median(sse), in_process_p50_ms=statistics.median(local),
-    )  # fmt: skip
+                    sse, local = [], []
+                    for _ in range(15):
+                        sse.append(await _timed(_sse_run(client)))
+                        await agent.pool.warm()
+                        local.append(await _timed(_last(agent.solve("bench"))))
+                        await agent.pool.warm()
+            finally:
+                web.should_exit = True
+                await serving
+        return ApiResult(
+            concurrency=concurrency, runs=runs, with_code=with_code, runs_per_s=rate,
+            sse_p50_ms=statistics.median(sse), in_process_p50_ms=statistics.median(local),
+        )  # fmt: skip
 
 
 async def _api_rate(client: Any, runs: int, concurrency: int) -> float:
@@ -226,7 +228,7 @@ def overhead(runs: int, home: Path, blocks: int = 3) -> list[OverheadResult]:
         base_url: str | None = None
         for name, factory in LOOPS.items():
             runner = runners.enter_context(asyncio.Runner(loop_factory=factory))
-            bench = runner.run(_OverheadBench.open(home, base_url, name))
+            bench = runner.run(_OverheadBench.open(home, base_url))
             base_url = bench.base_url
             benches[name] = runner, bench
         try:
@@ -273,10 +275,10 @@ class _OverheadBench:
         self.stack = stack
 
     @classmethod
-    async def open(cls, home: Path, base_url: str | None, loop: str) -> _OverheadBench:
+    async def open(cls, home: Path, base_url: str | None) -> _OverheadBench:
         """Agents on `base_url`, or on a scripted server of their own when it is None. Each
-        loop has a run store of its own: a loop paused between its blocks may hold a write
-        transaction open, and the other loop's writes would wait for it until they fail."""
+        agent has a run store of its own (`_agent`): a loop paused between its blocks may hold
+        a write transaction open, and another loop's writes to the same file would fail."""
         stack = contextlib.AsyncExitStack()
         try:
             if base_url is None:
@@ -284,7 +286,7 @@ class _OverheadBench:
                 base_url = await stack.enter_async_context(server)
             agents = {
                 persist: await stack.enter_async_context(
-                    _agent(base_url, persist, home, "qwen3", pool=0, store=f"bench-runs-{loop}.db")
+                    _agent(base_url, persist, home, "qwen3", pool=0)
                 )
                 for persist in (False, True)
             }
@@ -404,13 +406,21 @@ async def _agent(
     home: Path,
     profile: str | None,
     pool: int = 2,
-    store: str = "bench-runs.db",
 ) -> AsyncIterator[Agent]:
+    """An agent on the scripted server (a `profile`) or a real one, with a run store of its
+    own: agents on different loops never wait on each other's write transactions."""
     scripted = {"profile": profile, "served_name": "scripted"} if profile else {}
     model = ModelSettings.model_validate({"home": home, "base_url": base_url, **scripted})
-    settings = AgentSettings(home=home, persist=persist, store_path=home / store)
-    async with Agent(settings, model, SandboxSettings(home=home, pool_size=pool)) as agent:
-        yield agent
+    with _scratch() as scratch:
+        store = Path(scratch) / "runs.db"
+        settings = AgentSettings(home=home, persist=persist, store_path=store)
+        async with Agent(settings, model, SandboxSettings(home=home, pool_size=pool)) as agent:
+            yield agent
+
+
+def _scratch() -> tempfile.TemporaryDirectory[str]:
+    """Where a bench's run stores go: its runs are throwaway, so not into the user's home."""
+    return tempfile.TemporaryDirectory(prefix="startbox-bench-")
 
 
 async def _last(events: AsyncIterator[Any]) -> RunFinished:

@@ -227,7 +227,8 @@ async def bench(jobs: int, workers: list[int], concurrency: int) -> list[BenchRo
         ):
             rows.append(await in_process(server.base_url, jobs, 1, home / "serial"))
             rows.append(await queued(server.base_url, url, jobs, 1, 1, "serial"))
-            rows.append(await in_process(server.base_url, jobs, concurrency, home / "parallel"))
+            if concurrency > 1:  # at 1 it is the serial row again
+                rows.append(await in_process(server.base_url, jobs, concurrency, home / "parallel"))
             for count in workers:
                 rows.append(
                     await queued(server.base_url, url, jobs, count, concurrency, f"w{count}")

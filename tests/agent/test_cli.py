@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from agent.service import Agent
+from agent.settings import AgentSettings
 from tests.agent.conftest import Script, collect
 
 
@@ -42,8 +43,11 @@ async def test_show_and_runs_read_the_store(agent: Agent, script: Script) -> Non
 async def test_bench_reports_overhead_with_and_without_persistence(tmp_path: Path) -> None:
     report = tmp_path / "bench.json"
     args = ["agent", "bench", "--overhead-only", "--runs", "6", "--out", str(report)]
+    home = AgentSettings().home
+    before = set(home.glob("*.db"))
     code, out, err = await startbox(tmp_path / "runs.db", *args, wait=600)
     assert code == 0, err
+    assert set(home.glob("*.db")) <= before  # its throwaway run stores are not left in the home
     rows = json.loads(report.read_text())["overhead"]
     assert {(r["persist"], r["loop"]) for r in rows} == {
         (persist, loop) for persist in (False, True) for loop in ("uvloop", "asyncio")
