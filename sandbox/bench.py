@@ -169,6 +169,9 @@ async def _tenant_figures(pool: SandboxPool, figures: list[Figure], console: Con
         with console.status(f"fresh sessions: {label}"):
             await pool.warm()
             await fresh_session(tenant)
+            # that session took a warm container: its replacement's start (seconds of imports)
+            # must not run beside the measured sessions
+            await pool.warm()
             samples = []
             for _ in range(40 if tenant else 10):
                 started = time.perf_counter()
