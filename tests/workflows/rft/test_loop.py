@@ -105,3 +105,26 @@ def test_the_loop_ends_with_every_eval_side_by_side(
     assert record["evals"]["round 1"]["tool_use_rate"] == 1.0
     assert record["evals"]["round 1"]["accuracy"] == 0.25
     assert record["steps"] == [{"step": "round 1: train", "seconds": 61.0, "skipped": False}]
+
+
+def test_the_example_file_plans_commands_that_all_parse() -> None:
+    """examples/rft.toml is the README's experiment: each of its steps' flags must exist."""
+    import typer
+    from typer.core import TyperGroup
+
+    from startbox.cli import app
+
+    root = typer.main.get_command(app)
+    config = LoopConfig.load(Path(__file__).parents[3] / "examples" / "rft.toml")
+    steps = plan(config)
+    assert len(steps) == 3 + 5 * config.rounds
+    for argv in [s.argv for s in steps] + [s.server for s in steps if s.server]:
+        command, args = root, argv[3:]  # past `python -m startbox`
+        parent = None
+        while isinstance(command, TyperGroup):
+            parent = command.context_class(command, parent=parent, info_name=command.name)
+            _, found, args = command.resolve_command(parent, args)
+            assert found is not None, argv
+            command = found
+        ctx = command.make_context(command.name, list(args), parent=parent)
+        assert not ctx.args, (argv, ctx.args)
