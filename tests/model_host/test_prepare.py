@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,24 @@ def test_neither_dir_nor_hub_id_is_refused(tmp_path: Path) -> None:
 def test_template_load_without_tokenizer_says_so(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no tokenizer"):
         ChatTemplate.load(str(tmp_path))
+
+
+def test_a_dir_without_tokenizer_json_renders_the_same(model_dir: Path, tmp_path: Path) -> None:
+    """The fast path reads tokenizer.json; any other directory goes through AutoTokenizer (here
+    GPT-2 style vocab.json + merges.txt, as older checkpoints ship), which must agree."""
+    fast = ChatTemplate.load(str(model_dir))
+    bpe = json.loads((model_dir / "tokenizer.json").read_text())["model"]
+    (tmp_path / "vocab.json").write_text(json.dumps(bpe["vocab"]))
+    merges = [m if isinstance(m, str) else " ".join(m) for m in bpe["merges"]]
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    config.pop("backend", None)
+    config["tokenizer_class"] = "GPT2Tokenizer"
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    for name in ("chat_template.jinja", "config.json"):
+        shutil.copy(model_dir / name, tmp_path / name)
+    slow = ChatTemplate.load(str(tmp_path))
+    messages = [{"role": "user", "content": "What is 12345 * 6789? Use python."}]
+    assert slow.render(messages) == fast.render(messages)
+    text = "```python\nprint(12345 * 6789)\n```"
+    assert slow.tokenizer.encode(text) == fast.tokenizer.encode(text)
