@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 from sandbox.pool import Session
 from sandbox.result import Status
 
@@ -102,3 +104,22 @@ async def test_math_libraries_are_installed(session: Session) -> None:
         "import numpy, sympy, mpmath\n(int(numpy.arange(5).sum()), sympy.isprime(10**9 + 7))"
     )
     assert result.value == "(10, True)"
+
+
+async def test_a_full_collection_does_not_copy_the_warm_heap(session: Session) -> None:
+    """The preloaded libraries are shared with the supervisor copy-on-write; a cell whose
+    allocations trigger a full garbage collection must not write into (and so copy) them."""
+    code = (
+        "import gc\n"
+        "x = [[i] for i in range(300_000)]\n"
+        "del x\n"
+        "gc.collect()\n"
+        "rollup = open('/proc/self/smaps_rollup').read().split()\n"
+        "dirty = int(rollup[rollup.index('Private_Dirty:') + 1]) >> 10\n"
+        "(gc.get_freeze_count() > 10_000, dirty)"
+    )
+    result = await session.run(code)
+    assert result.status is Status.ok, result.error
+    frozen, dirty_mib = ast.literal_eval(result.value or "")
+    assert frozen, "the warm heap is not frozen out of the collector's reach"
+    assert dirty_mib < 16, f"the interpreter copied {dirty_mib} MiB of the warm heap"
