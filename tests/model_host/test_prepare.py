@@ -97,6 +97,8 @@ def test_a_dir_without_tokenizer_json_renders_the_same(model_dir: Path, tmp_path
         shutil.copy(model_dir / name, tmp_path / name)
     slow = ChatTemplate.load(str(tmp_path))
     messages = [{"role": "user", "content": "What is 12345 * 6789? Use python."}]
-    assert slow.render(messages) == fast.render(messages)
+    prompt = fast.render(messages)
+    assert slow.render(messages) == prompt
+    assert slow.tokenizer.encode(prompt) == fast.tokenizer.encode(prompt)  # special tokens too
     text = "```python\nprint(12345 * 6789)\n```"
     assert slow.tokenizer.encode(text) == fast.tokenizer.encode(text)

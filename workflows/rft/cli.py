@@ -155,7 +155,8 @@ def evaluate(
     queue_wait: QueueWait = 3600.0,
     redis_url: RedisUrl = None,
 ) -> None:
-    """Held-out problems with no hints at all: spontaneous tool use, tool errors, accuracy.
+    """Held-out problems with no hints at all: spontaneous tool use, code written but never
+    run, tool errors, accuracy.
 
     Example: startbox rft eval heldout.jsonl --model out/model --base-url http://127.0.0.1:8020
       --out after.jsonl --baseline before.jsonl
@@ -339,7 +340,7 @@ def run_loop(
     """The whole loop: problems, baseline, then per round collect, filter, export, train,
     serve and eval; each step resumes, so a rerun continues where it stopped.
 
-    Example: startbox rft run rft.toml --dry-run
+    Example: startbox rft run examples/rft.toml --dry-run
     """
     from pydantic import ValidationError
 

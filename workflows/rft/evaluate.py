@@ -29,7 +29,8 @@ class EvalReport(BaseModel):
     runs: int  # runs that finished; the rates below are over these
     failed_runs: int  # the model server or sandbox failed: rerun the eval to retry them
     tool_use_rate: float  # runs with at least one tool call and no hint
-    cut_code_rate: float  # runs that wrote code but ran none: the budget ended it unclosed
+    # runs that wrote code but ran none: a block open at EOS is run, so a budget ended it unclosed
+    cut_code_rate: float
     tool_error_rate: float  # failed tool rounds / tool rounds
     accuracy: float
     mean_tokens: float  # completion tokens per run
@@ -47,8 +48,8 @@ def evaluate(trajectories: Iterable[Trajectory]) -> EvalReport:
         model=rows[0].model if rows else "",
         runs=len(rows),
         failed_runs=len(every) - len(rows),
-        tool_use_rate=sum(1 for r in rows if r.tool_calls > 0 and r.hints == 0) / count,
-        cut_code_rate=sum(1 for r in rows if r.tool_calls == 0 and r.count("code")) / count,
+        tool_use_rate=sum(1 for row in rows if row.tool_calls > 0 and row.hints == 0) / count,
+        cut_code_rate=sum(1 for row in rows if row.tool_calls == 0 and row.count("code")) / count,
         tool_error_rate=sum(row.tool_errors for row in rows) / (calls or 1),
         accuracy=sum(row.correct for row in rows) / count,
         mean_tokens=sum(row.completion_tokens for row in rows) / count,
