@@ -335,7 +335,7 @@ async def throughput(
                 agent.prompt(question, options).text,
                 max_tokens=max(count, 1),
                 stop=[],
-                sampling=agent.profile.sampling,
+                sampling=agent.sampling(options),
                 seed=0,
                 extra={"ignore_eos": True, "min_tokens": max(count, 1)},
             )

@@ -12,6 +12,7 @@ import uvloop
 from rich.console import Console
 
 from agent import flags
+from model_host.profiles import SamplingOverrides
 
 if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help` is fast
     from agent.events import Event
@@ -23,8 +24,10 @@ app = typer.Typer(help="The START reasoning loop.", no_args_is_help=True)
 console = Console(stderr=True)
 
 
+@flags.with_sampling
 def solve(
     question: Annotated[str, typer.Argument(help="The problem; - reads it from stdin.")],
+    sampling: SamplingOverrides,
     model: flags.Model = None,
     base_url: flags.BaseUrl = None,
     thinking_budget: flags.ThinkingBudget = None,
@@ -63,6 +66,7 @@ def solve(
             seed=seed,
             timeout=timeout,
             kind=kind,
+            sampling=sampling,
         )
         overrides = {"model": model, "base_url": base_url}
         model_settings = ModelSettings.model_validate(

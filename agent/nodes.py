@@ -156,7 +156,7 @@ async def generate(state: AgentState, runtime: Runtime[RunContext]) -> Step:
         prompt,
         max_tokens=min(ctx.round_tokens, budget - used, room),
         stop=stop,
-        sampling=profile.sampling,
+        sampling=ctx.sampling,
         seed=options.seed,
     )
     async with contextlib.aclosing(stream) as events:

@@ -39,7 +39,7 @@ from agent.store import RunStore, connect
 from model_host.client import CompletionClient, ModelRequestError, ModelUnavailable
 from model_host.host import ensure_embedded_server, profile_for
 from model_host.prepare import prepare_model
-from model_host.profiles import ThinkingMode
+from model_host.profiles import Sampling, SamplingOverrides, ThinkingMode
 from model_host.settings import ModelSettings
 from model_host.template import ChatTemplate
 from sandbox.pool import SandboxError, SandboxPool, Session
@@ -150,6 +150,12 @@ class Agent:
                 return Prompt(text=text, dropped_turns=dropped, thinking=mode)
             dropped += 1
 
+    def used(self, options: RunOptions) -> RunOptions:
+        """The options with the sampling the run will use, whatever set it: what the run store,
+        `run_started` and trajectories record."""
+        sampling = SamplingOverrides.model_validate(self.sampling(options).model_dump())
+        return options.model_copy(update={"sampling": sampling})
+
     async def store_problem(self) -> str | None:
         """Why the run store cannot keep a run now (None: it can, or there is none)."""
         return None if self.store is None else await self.store.health()
@@ -165,6 +171,11 @@ class Agent:
             )
         return question
 
+    def sampling(self, options: RunOptions) -> Sampling:
+        """The run's sampling: its own choices over the configured default and the profile's
+        (both already in `self.profile.sampling`, see `profile_for`)."""
+        return self.profile.sampling.overridden(options.sampling)
+
     def _context(self, prompt: str, options: RunOptions, session: Session) -> RunContext:
         return RunContext(
             prompt=prompt,
@@ -172,6 +183,7 @@ class Agent:
             client=self.client,
             session=session,
             profile=self.profile,
+            sampling=self.sampling(options),
             count_tokens=self.template.count_tokens,
             round_tokens=self.settings.round_tokens,
             context_length=self.settings.context_length,
@@ -200,7 +212,7 @@ class Agent:
         `conversation` checkpoints the run as a turn of that LangGraph thread (else its own).
         """
         question = self.check_question(question)
-        options = options or self.settings.run_options()
+        options = self.used(options or self.settings.run_options())
         run_id = run_id or uuid.uuid4().hex
         prompt = self.prompt(question, options, history, thinking)
         seq = 0

@@ -8,10 +8,11 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.kinds import KINDS, ProblemKind
+from model_host.profiles import SamplingOverrides
 
 
-class RunOptions(BaseModel):
-    """What may change from one run to the next (the API and batch jobs send these)."""
+class RunDefaults(BaseModel):
+    """The run options whose defaults the agent's settings hold."""
 
     thinking_budget: int = Field(4096, ge=0, description="Thinking tokens across all rounds.")
     answer_budget: int = Field(1024, ge=1, description="Answer tokens after the thinking ends.")
@@ -42,8 +43,19 @@ class RunOptions(BaseModel):
     code_timeout: float = Field(10.0, gt=0, description="Seconds per code execution.")
 
 
-class AgentSettings(BaseSettings, RunOptions):
-    """Defaults for every run (RunOptions' fields) plus what only the operator sets."""
+class RunOptions(RunDefaults):
+    """What may change from one run to the next (the API and batch jobs send these)."""
+
+    sampling: SamplingOverrides = Field(
+        default_factory=SamplingOverrides,
+        description="This run's sampling over the configured default (STARTBOX_MODEL_SAMPLING) "
+        "and the model profile's; a run records here the sampling it used.",
+    )
+
+
+class AgentSettings(BaseSettings, RunDefaults):
+    """Defaults for every run (RunDefaults' fields) plus what only the operator sets; the
+    sampling default is the model's (ModelSettings.sampling), so it is not repeated here."""
 
     model_config = SettingsConfigDict(
         env_prefix="STARTBOX_AGENT_", extra="forbid", populate_by_name=True
@@ -68,7 +80,7 @@ class AgentSettings(BaseSettings, RunOptions):
 
     def run_options(self, **overrides: object) -> RunOptions:
         """These settings as per-run options, with any non-None overrides applied."""
-        base = self.model_dump(include=set(RunOptions.model_fields))
+        base = self.model_dump(include=set(RunDefaults.model_fields))
         base.update({k: v for k, v in overrides.items() if v is not None})
         return RunOptions(**base)
 

@@ -15,7 +15,7 @@ from agent.events import Phase
 from agent.segments import Segment
 from agent.settings import RunOptions
 from model_host.client import CompletionClient
-from model_host.profiles import ModelProfile
+from model_host.profiles import ModelProfile, Sampling
 from sandbox.pool import Session
 
 Route = Literal["generate", "execute", "hint", "force_answer", "finalize"]
@@ -66,6 +66,7 @@ class RunContext:
     client: CompletionClient
     session: Session
     profile: ModelProfile
+    sampling: Sampling  # the profile's with the configured and the run's choices over it
     count_tokens: Callable[[str], int]
     round_tokens: int
     context_length: int

@@ -28,10 +28,14 @@ _detached: list[VllmServer] = []
 
 
 def profile_for(settings: ModelSettings, model_dir: Path | str | None = None) -> ModelProfile:
-    """The configured profile, else the one detected from the model."""
+    """The configured profile, else the one detected from the model, with the configured
+    sampling over the profile's own."""
     if settings.profile:
-        return get_profile(settings.profile)
-    return detect_profile(str(model_dir or settings.model))
+        profile = get_profile(settings.profile)
+    else:
+        profile = detect_profile(str(model_dir or settings.model))
+    profile.sampling = profile.sampling.overridden(settings.sampling)
+    return profile
 
 
 async def ensure_embedded_server(

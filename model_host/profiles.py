@@ -9,23 +9,59 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+# each knob's bounds, shared by a profile's full `Sampling` and the optional overrides
+Temperature = Annotated[float, Field(ge=0, description="Randomness; 0 is greedy.")]
+TopP = Annotated[float, Field(gt=0, le=1, description="Nucleus: the top tokens of this mass.")]
+TopK = Annotated[int, Field(ge=-1, description="The k likeliest tokens; -1 disables top-k.")]
+MinP = Annotated[
+    float, Field(ge=0, le=1, description="Drops tokens below this share of the likeliest.")
+]
+PresencePenalty = Annotated[
+    float, Field(ge=-2, le=2, description="Penalises tokens already present (OpenAI's).")
+]
+RepetitionPenalty = Annotated[
+    float, Field(gt=0, description="Divides repeated tokens' logits (>1 repeats less; vLLM's).")
+]
 
 
 class Sampling(BaseModel):
     """Sent with every request; top_k and min_p are extras that vLLM, SGLang and llama.cpp know."""
 
-    temperature: float = Field(0.6, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    top_k: int = Field(-1, ge=-1, description="-1 disables top-k.")
-    min_p: float | None = Field(None, ge=0, le=1)
-    presence_penalty: float | None = None
-    repetition_penalty: float | None = Field(None, gt=0)
+    temperature: Temperature = 0.6
+    top_p: TopP = 0.95
+    top_k: TopK = -1
+    min_p: MinP | None = None
+    presence_penalty: PresencePenalty | None = None
+    repetition_penalty: RepetitionPenalty | None = None
 
     def request_fields(self) -> dict[str, float | int]:
         """The fields for a completions request body; unset extras are left to the server."""
         return self.model_dump(exclude_none=True)
+
+    def overridden(self, *layers: SamplingOverrides) -> Sampling:
+        """These values with each layer's set fields over them, the last layer winning: the
+        profile's, then the configured default (ModelSettings.sampling), then the run's."""
+        fields = self.model_dump()
+        for layer in layers:
+            fields.update(layer.model_dump(exclude_none=True))
+        return Sampling.model_validate(fields)
+
+
+class SamplingOverrides(BaseModel):
+    """Sampling chosen by the operator or per run; None leaves the value below it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    top_k: TopK | None = None
+    min_p: MinP | None = None
+    presence_penalty: PresencePenalty | None = None
+    repetition_penalty: RepetitionPenalty | None = None
 
 
 # START's Hint-infer: inserted where the model would stop or conclude, each followed by the code

@@ -1,4 +1,6 @@
-"""Model host configuration: every field has an env twin `STARTBOX_MODEL_<NAME>`."""
+"""Model host configuration: every field has an env twin `STARTBOX_MODEL_<NAME>`; the nested
+`sampling` takes one variable per knob, `STARTBOX_MODEL_SAMPLING__<KNOB>` (or JSON in
+`STARTBOX_MODEL_SAMPLING`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model_host.profiles import SamplingOverrides
+
 EMBEDDED_MODEL = "smollm2-135m"
 
 Device = Literal["auto", "gpu", "cpu"]
@@ -15,7 +19,10 @@ Device = Literal["auto", "gpu", "cpu"]
 
 class ModelSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="STARTBOX_MODEL_", extra="forbid", populate_by_name=True
+        env_prefix="STARTBOX_MODEL_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        populate_by_name=True,
     )
 
     base_url: str | None = Field(
@@ -55,6 +62,11 @@ class ModelSettings(BaseSettings):
         description="torch.compile the model (vLLM's default). Off (--enforce-eager) starts in "
         "about half the time (43 vs 85 s here, 200 s cold) and decodes up to ~25% slower at low "
         "concurrency: for short-lived servers such as tests.",
+    )
+    sampling: SamplingOverrides = Field(
+        default_factory=SamplingOverrides,
+        description="Sampling over the model profile's, for every run that does not set its own "
+        "(STARTBOX_MODEL_SAMPLING__TEMPERATURE=0 ...).",
     )
     reasoning_parser: bool = Field(
         False, description="Start vLLM with the reasoning parser of the model's family."

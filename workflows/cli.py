@@ -14,6 +14,7 @@ import uvloop
 from rich.console import Console
 
 from agent import flags
+from model_host.profiles import SamplingOverrides
 
 if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help` is fast
     from arq.connections import ArqRedis
@@ -40,11 +41,13 @@ RedisUrl = Annotated[
 BatchName = Annotated[str, typer.Argument(help="The batch name given to `batch submit`.")]
 
 
+@flags.with_sampling
 def run(
     source: Annotated[
         str, typer.Argument(help="A JSONL file, 'sample' (the demo set) or 'humaneval' (built in).")
     ],
     *,  # --out is required: keyword-only, so it may follow options with defaults
+    sampling: SamplingOverrides,
     kind: Annotated[
         str | None,
         typer.Option(
@@ -92,7 +95,7 @@ def run(
     Example: startbox batch run sample --out results.jsonl --concurrency 4 --samples 2
     """
     problems = _problems(source, kind, field, limit)
-    options = _options(thinking_budget, answer_budget, max_tool_calls, seed, timeout)
+    options = _options(thinking_budget, answer_budget, max_tool_calls, seed, timeout, sampling)
     model_settings = _model_settings(model, base_url)
     uvloop.run(_run(problems, out, options, model_settings, samples, concurrency, grade_timeout))
     report(out, as_json=False)
@@ -134,6 +137,7 @@ def _options(
     max_tool_calls: int | None,
     seed: int | None,
     timeout: float | None,
+    sampling: SamplingOverrides,
 ) -> RunOptions:
     from pydantic import ValidationError
 
@@ -146,6 +150,7 @@ def _options(
             max_tool_calls=max_tool_calls,
             seed=seed,
             timeout=timeout,
+            sampling=sampling,
         )
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -328,8 +333,10 @@ async def _grade(
             )
 
 
+@flags.with_sampling
 def submit(
     source: Annotated[str, typer.Argument(help="A JSONL file, 'sample' or 'humaneval'.")],
+    sampling: SamplingOverrides,
     name: Annotated[
         str | None, typer.Option(envvar="STARTBOX_BATCH_NAME", help="Default: the dataset.")
     ] = None,
@@ -357,7 +364,7 @@ def submit(
     """
     from workflows import queue
 
-    options = _options(thinking_budget, answer_budget, max_tool_calls, seed, timeout)
+    options = _options(thinking_budget, answer_budget, max_tool_calls, seed, timeout, sampling)
 
     async def enqueue(redis: ArqRedis) -> tuple[str, int, int]:
         # read once Redis answers: with no queue, the dataset is not worth reading

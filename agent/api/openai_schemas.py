@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.kinds import KINDS
+from model_host.profiles import SamplingOverrides
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -28,12 +29,14 @@ class ChatMessage(BaseModel):
         return "\n".join(p.text for p in self.content or [] if p.type == "text" and p.text)
 
 
-class ChatRequest(BaseModel):
-    """The OpenAI fields the facade honours. Other OpenAI fields are accepted and ignored
-    (sampling is the model profile's); agent settings ride along as extra fields (the
-    `extra_body` of OpenAI clients)."""
+class ChatRequest(SamplingOverrides):
+    """The OpenAI fields the facade honours. Sampling: OpenAI's temperature, top_p and
+    presence_penalty, and vLLM's extras top_k, min_p and repetition_penalty (the fields of
+    SamplingOverrides, inherited so they are not listed twice), over the server's default.
+    Other OpenAI fields are accepted and ignored; agent settings ride along as extra fields
+    (the `extra_body` of OpenAI clients)."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(allow_inf_nan=False, extra="ignore")
 
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
@@ -67,6 +70,12 @@ class ChatRequest(BaseModel):
     @property
     def output_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def sampling(self) -> SamplingOverrides:
+        return SamplingOverrides.model_validate(
+            self.model_dump(include=set(SamplingOverrides.model_fields))
+        )
 
 
 class CompletionTokensDetails(BaseModel):

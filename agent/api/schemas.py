@@ -8,6 +8,7 @@ from agent.events import Event, RunStatus, Usage
 from agent.settings import ProblemKind
 from agent.store import RunRecord
 from agent.threads import ThreadSummary
+from model_host.profiles import SamplingOverrides
 
 
 class Strict(BaseModel):
@@ -28,6 +29,11 @@ class RunRequest(Strict):
     seed: int | None = None
     kind: ProblemKind | None = None
     timeout: float | None = Field(None, gt=0)
+    sampling: SamplingOverrides | None = Field(
+        None,
+        description="temperature, top_p, top_k, min_p, presence_penalty, "
+        "repetition_penalty over the server's default; unset ones keep it.",
+    )
     thinking: bool | None = Field(
         None, description="Think before answering (Qwen3's enable_thinking); null: the default."
     )

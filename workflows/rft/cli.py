@@ -16,6 +16,7 @@ import uvloop
 from rich.console import Console
 
 from agent import flags
+from model_host.profiles import SamplingOverrides
 from workflows.cli import RedisUrl
 
 if TYPE_CHECKING:  # heavy imports stay inside the commands, so `startbox --help` is fast
@@ -84,8 +85,10 @@ QueueWait = Annotated[
 
 
 @app.command()
+@flags.with_sampling
 def collect(
     data: Data,
+    sampling: SamplingOverrides,
     out: Annotated[Path, typer.Option(help="Trajectories JSONL; rerun to resume.")],
     kind: Kind = "math",
     samples: Annotated[int, typer.Option(min=1, help="Runs per problem.")] = 1,
@@ -126,6 +129,7 @@ def collect(
         lead_answer=lead_answer,
         seed=seed,
         timeout=timeout,
+        sampling=sampling,
     )
     runs = Runs(out=out, samples=samples, concurrency=concurrency, round_tokens=round_tokens,
                 queue=queue, queue_wait=queue_wait, redis_url=redis_url)  # fmt: skip
@@ -133,8 +137,10 @@ def collect(
 
 
 @app.command("eval")
+@flags.with_sampling
 def evaluate(
     data: Data,
+    sampling: SamplingOverrides,
     out: Annotated[Path, typer.Option(help="Trajectories JSONL of this eval; rerun to resume.")],
     baseline: Annotated[
         Path | None, typer.Option(help="An earlier eval's trajectories to compare against.")
@@ -171,6 +177,7 @@ def evaluate(
             lead_answer=lead_answer,
             seed=seed,
             timeout=timeout,
+            sampling=sampling,
         )
     )
     runs = Runs(out=out, samples=1, concurrency=concurrency, round_tokens=round_tokens,

@@ -59,12 +59,13 @@ async def open_agent(
 async def trajectory_of(
     agent: Agent, grader: Grader, problem: Problem, sample: int, options: RunOptions
 ) -> Trajectory:
-    """One graded sample with its prompt, segments and the options and model that made it."""
+    """One graded sample with its prompt, segments and the options (with the sampling used)
+    and model that made it."""
     result = await solve_one(agent, grader, problem, sample, options, owner=TENANT)
     assert agent.store is not None  # open_agent always persists
     transcript = await agent.store.transcript(result.run_id) if result.run_id else None
     seed = None if options.seed is None else options.seed + sample
-    used = options.model_copy(update={"kind": problem.kind, "seed": seed})
+    used = agent.used(options).model_copy(update={"kind": problem.kind, "seed": seed})
     trajectory = Trajectory(
         **result.model_dump(),
         question=problem.question,

@@ -19,7 +19,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent.api.deps import CallerDep, ConversationsDep, Manager, Settings
@@ -78,11 +79,15 @@ class RunBody(Loose):
         return [self.stream_mode] if isinstance(self.stream_mode, str) else list(self.stream_mode)
 
     def run_request(self) -> RunRequest:
-        """Per-run settings from `context` (or `config.configurable`): thinking, budgets."""
+        """Per-run settings from `context` (or `config.configurable`): thinking, budgets,
+        sampling; a bad value is a 422, as in a body."""
         chosen = {**((self.config or {}).get("configurable") or {}), **(self.context or {})}
         fields = set(RunRequest.model_fields) - {"question"}
         question = self.input.messages[-1].text
-        return RunRequest(question=question, **{k: v for k, v in chosen.items() if k in fields})
+        try:
+            return RunRequest(question=question, **{k: v for k, v in chosen.items() if k in fields})
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors(include_input=False)) from None
 
 
 class ThreadBody(Loose):

@@ -104,6 +104,7 @@ def budgets(body: ChatRequest, thinks: bool, agent: AgentSettings, api: ApiSetti
         max_tool_calls=body.max_tool_calls,
         min_tool_calls=body.min_tool_calls,
         hint_rounds=body.hint_rounds,
+        sampling=body.sampling,
     )
 
 
