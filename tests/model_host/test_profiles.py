@@ -6,8 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from model_host.profiles import START_HINTS, Sampling, detect_profile, get_profile
+from model_host.host import profile_for
+from model_host.profiles import (
+    START_HINTS,
+    Sampling,
+    SamplingOverrides,
+    detect_profile,
+    get_profile,
+)
+from model_host.settings import ModelSettings
 
 QWEN3_EARLY_STOP = (
     "\n\nConsidering the limited time by the user, I have to give the solution based on the "
@@ -98,3 +107,32 @@ def test_detect_from_hub_ids() -> None:
 def test_sampling_request_fields_leave_unset_extras_to_the_server() -> None:
     fields = Sampling(temperature=0.6, top_p=0.95, top_k=20).request_fields()
     assert fields == {"temperature": 0.6, "top_p": 0.95, "top_k": 20}
+
+
+def test_sampling_layers_override_in_order_and_keep_the_bounds() -> None:
+    profile = get_profile("qwen3").sampling
+    configured = SamplingOverrides(temperature=0.1, presence_penalty=0.5)
+    run = SamplingOverrides(temperature=0.0, repetition_penalty=1.2)
+    used = profile.overridden(configured, run)
+    assert used == Sampling(temperature=0.0, top_p=0.95, top_k=20, min_p=0.0,
+                            presence_penalty=0.5, repetition_penalty=1.2)  # fmt: skip
+    assert profile.overridden() == profile == profile.overridden(SamplingOverrides())
+    for bad in ({"temperature": -1}, {"top_p": 0}, {"top_p": 1.5}, {"min_p": 2},
+                {"presence_penalty": 3}, {"repetition_penalty": 0}, {"top_k": -2},
+                {"temperature": float("nan")}, {"tempreature": 0.5}):  # fmt: skip
+        with pytest.raises(ValidationError):
+            SamplingOverrides.model_validate(bad)
+
+
+def test_the_configured_sampling_comes_from_the_environment_over_the_profile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STARTBOX_MODEL_SAMPLING__TEMPERATURE", "0")
+    monkeypatch.setenv("STARTBOX_MODEL_SAMPLING__REPETITION_PENALTY", "1.1")
+    settings = ModelSettings(profile="qwen3")
+    assert settings.sampling == SamplingOverrides(temperature=0.0, repetition_penalty=1.1)
+    sampling = profile_for(settings).sampling
+    assert (sampling.temperature, sampling.top_k, sampling.repetition_penalty) == (0.0, 20, 1.1)
+    monkeypatch.setenv("STARTBOX_MODEL_SAMPLING__TEMPERATURE", "-1")
+    with pytest.raises(ValidationError, match="sampling.temperature"):
+        ModelSettings()
