@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agent.events import Event, RunStarted
 from agent.service import Agent
 from agent.settings import AgentSettings
 from model_host.profiles import SamplingOverrides
@@ -16,7 +17,7 @@ from tests.agent.conftest import Script, collect
 
 # thinking ends at once -> hint -> code runs -> thinking runs out of budget -> forced answer
 TURNS = ("<think>\nEasy.</think>", "print(6 * 7)\n```\n", "so " * 40, "\\boxed{42}")
-ROUTE = {"min_tool_calls": 1, "thinking_budget": 24}
+ROUTE: dict[str, Any] = {"min_tool_calls": 1, "thinking_budget": 24}
 KNOBS = ("temperature", "top_p", "top_k", "min_p", "presence_penalty", "repetition_penalty")
 
 
@@ -25,9 +26,13 @@ def sent(server: ScriptedServer) -> list[dict[str, Any]]:
     return [{k: body[k] for k in KNOBS if k in body} for body in server.requests]
 
 
-def assert_every_route(events: list[Any]) -> None:
+def recorded(events: list[Event]) -> object:
+    """The sampling the run says it used (run_started's options, as stored), once every route
+    was taken."""
     assert {"hint", "execution", "budget_exhausted"} <= {e.type for e in events}
-    assert events[-1].status == "ok"
+    started = events[0]
+    assert isinstance(started, RunStarted)
+    return started.options["sampling"]
 
 
 async def test_with_nothing_set_every_request_has_the_profiles_sampling(
@@ -35,12 +40,9 @@ async def test_with_nothing_set_every_request_has_the_profiles_sampling(
 ) -> None:
     server = script(*TURNS)
     events = await collect(agent, **ROUTE)
-    assert_every_route(events)
     qwen3 = {"temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0}
     assert sent(server) == [qwen3] * 4  # no penalty is sent: the server's default holds
-    assert events[0].options["sampling"] == {  # type: ignore[attr-defined]
-        **qwen3, "presence_penalty": None, "repetition_penalty": None,
-    }  # fmt: skip
+    assert recorded(events) == {**qwen3, "presence_penalty": None, "repetition_penalty": None}
 
 
 async def test_the_runs_sampling_reaches_every_request_and_is_recorded(
@@ -49,13 +51,12 @@ async def test_the_runs_sampling_reaches_every_request_and_is_recorded(
     server = script(*TURNS)
     chosen = {"temperature": 0.0, "top_k": 5, "repetition_penalty": 1.3}
     events = await collect(agent, **ROUTE, sampling=chosen)
-    assert_every_route(events)
     used = {"temperature": 0.0, "top_p": 0.95, "top_k": 5, "min_p": 0.0, "repetition_penalty": 1.3}
     assert sent(server) == [used] * 4
-    assert events[0].options["sampling"] == {**used, "presence_penalty": None}  # type: ignore[attr-defined]
+    assert recorded(events) == {**used, "presence_penalty": None}
     assert agent.store is not None
-    record = await agent.store.get(events[0].run_id)
-    assert record is not None and record.options["sampling"]["repetition_penalty"] == 1.3
+    record = await agent.store.get(events[0].run_id, with_events=False)
+    assert record is not None and record.options["sampling"] == recorded(events)
 
 
 async def test_the_configured_default_is_under_the_runs_choice(

@@ -134,5 +134,5 @@ def test_the_configured_sampling_comes_from_the_environment_over_the_profile(
     sampling = profile_for(settings).sampling
     assert (sampling.temperature, sampling.top_k, sampling.repetition_penalty) == (0.0, 20, 1.1)
     monkeypatch.setenv("STARTBOX_MODEL_SAMPLING__TEMPERATURE", "-1")
-    with pytest.raises(ValidationError, match="sampling.temperature"):
+    with pytest.raises(ValidationError, match=r"sampling\.temperature"):
         ModelSettings()

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from langgraph_sdk import get_client
 
 from tests.agent.api.conftest import KEY, Api, load, sse_events
+from tests.agent.api.test_langgraph_sdk import client as sdk_client
 
 TURN = ["<think>\nEasy.</think>", "\n\n\\boxed{42}"]
 KNOBS = ("temperature", "top_p", "top_k", "min_p", "presence_penalty", "repetition_penalty")
@@ -82,12 +82,12 @@ async def test_the_openai_facade_honours_openai_and_vllm_sampling_fields(api: Ap
 
 
 async def test_agent_protocol_runs_take_sampling_from_their_context(api: Api) -> None:
-    sdk = get_client(url=f"{api.url}/langgraph", api_key=KEY)
+    sdk = sdk_client(api)
     thread = await sdk.threads.create()
     load(api, *TURN)
-    message = {"role": "user", "content": "Sampled SDK 6 * 7?"}
     await sdk.runs.wait(
-        thread["thread_id"], "startbox", input={"messages": [message]},
+        thread["thread_id"], "startbox",
+        input={"messages": [{"role": "user", "content": "Sampled SDK 6 * 7?"}]},
         context={"sampling": {"temperature": 0.0, "min_p": 0.2}},
     )  # fmt: skip
     used = {**QWEN3, "temperature": 0.0, "min_p": 0.2}
@@ -95,7 +95,7 @@ async def test_agent_protocol_runs_take_sampling_from_their_context(api: Api) ->
     async with httpx.AsyncClient(base_url=api.url, headers={"x-api-key": KEY}) as client:
         refused = await client.post(
             f"/langgraph/threads/{thread['thread_id']}/runs/wait",
-            json={"assistant_id": "startbox", "input": {"messages": [message]},
+            json={"assistant_id": "startbox", "input": {"messages": [{"content": "q"}]},
                   "context": {"sampling": {"temperature": -1}}},
         )  # fmt: skip
     assert refused.status_code == 422
