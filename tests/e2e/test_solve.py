@@ -17,10 +17,11 @@ from model_host.settings import ModelSettings
 QUESTION = "Write a Python program that prints the sum of all prime numbers below 100."
 
 
-def solve(*args: str, settings: ModelSettings) -> tuple[int, list[Event], str]:
+def solve(*args: str, settings: ModelSettings, seed: bool = True) -> tuple[int, list[Event], str]:
     command = [str(Path(sys.executable).with_name("startbox")), "solve", QUESTION, "--json",
                "--thinking-budget", "128", "--answer-budget", "16", "--min-tool-calls", "1",
-               "--max-tool-calls", "2", "--seed", "0", "--timeout", "300", *args]  # fmt: skip
+               "--max-tool-calls", "2", *(["--seed", "0"] if seed else []),
+               "--timeout", "300", *args]  # fmt: skip
     env = {**os.environ, "STARTBOX_HOME": str(settings.home)}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=420)
     events = [EVENT_ADAPTER.validate_json(line) for line in done.stdout.splitlines()]
@@ -55,3 +56,23 @@ def test_solve_without_base_url_reuses_the_running_embedded_host(
     assert code == 0, stderr
     assert events[-1].type == "run_finished" and events[-1].status == "ok"
     assert json.loads(events[0].model_dump_json())["model"] == "smollm2-135m"
+
+
+def test_greedy_sampling_from_the_flags_repeats_itself_without_a_seed(
+    vllm_url: str, model_settings: ModelSettings
+) -> None:
+    """temperature 0 reaches vLLM (with the extras vLLM must accept: top-k, min-p, the
+    repetition penalty), so two unseeded runs write the same text; no hints, whose choice
+    a seed would fix."""
+    greedy = ("--base-url", vllm_url, "--min-tool-calls", "0", "--temperature", "0",
+              "--top-k", "40", "--min-p", "0.05", "--repetition-penalty", "1.2")  # fmt: skip
+    texts = []
+    for _ in range(2):
+        code, events, stderr = solve(*greedy, settings=model_settings, seed=False)
+        assert code == 0, stderr
+        assert events[-1].type == "run_finished" and events[-1].status == "ok"
+        started = json.loads(events[0].model_dump_json())
+        assert started["options"]["seed"] is None
+        assert started["options"]["sampling"]["repetition_penalty"] == 1.2
+        texts.append("".join(e.text for e in events if e.type == "thinking_delta"))
+    assert texts[0].strip() and texts[0] == texts[1]
