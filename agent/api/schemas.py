@@ -31,8 +31,7 @@ class RunRequest(Strict):
     timeout: float | None = Field(None, gt=0)
     sampling: SamplingOverrides | None = Field(
         None,
-        description="temperature, top_p, top_k, min_p, presence_penalty, "
-        "repetition_penalty over the server's default; unset ones keep it.",
+        description="This run's sampling over the server's default; a knob left out keeps it.",
     )
     thinking: bool | None = Field(
         None, description="Think before answering (Qwen3's enable_thinking); null: the default."
