@@ -64,7 +64,12 @@ def vllm_url(model_settings: ModelSettings, model_dir: Path) -> Iterator[str]:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_model(process, url, log)
+        _wait_for_model(process, url, log)  # on failure it killed the server: nothing to check
+    except BaseException:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT)
+        raise
+    try:
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
