@@ -148,7 +148,7 @@ def serve(
         raise _fail(exc) from None
     console.print(f"$ {plan.shell()}", soft_wrap=True, markup=False, highlight=False)
     console.print(f"vLLM log: {plan.log_file}")
-    server = VllmServer(plan, settings.home)
+    server = VllmServer(plan, settings.home, tied=True)
     code = asyncio.run(_serve(server, settings))
     raise typer.Exit(code)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import json
 import os
@@ -190,12 +191,31 @@ def record_path(home: Path, port: int) -> Path:
     return home / "run" / f"vllm-{port}.json"
 
 
-class VllmServer:
-    """One vLLM process in its own process group, logging to `plan.log_file`."""
+PR_SET_PDEATHSIG = 1
 
-    def __init__(self, plan: LaunchPlan, home: Path) -> None:
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For the forked child, before it execs vLLM: SIGTERM once the process that started it
+    dies, SIGKILL included, so a killed `startbox model serve` never leaves vLLM on the port."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in it
+
+    def arm() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the line above: no signal will come
+            os._exit(1)
+
+    return arm
+
+
+class VllmServer:
+    """One vLLM process in its own process group, logging to `plan.log_file`. `tied`: it ends
+    with this process (a foreground `model serve`); else it outlives it (`startbox model stop`
+    ends it)."""
+
+    def __init__(self, plan: LaunchPlan, home: Path, *, tied: bool = False) -> None:
         self.plan = plan
         self.home = home
+        self.tied = tied and sys.platform == "linux"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -214,6 +234,7 @@ class VllmServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: stop() reaches the engine core too
+                preexec_fn=_die_with_parent(os.getpid()) if self.tied else None,
             )
         record = ServerRecord(
             pid=self.process.pid,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
+from model_host.server import ServerRecord, port_in_use, record_path
+from model_host.settings import ModelSettings
 from startbox.cli import app
 from tests.model_host.fixtures import free_port, startbox_cli
 
@@ -101,3 +107,47 @@ def test_a_model_that_fails_to_load_ends_with_the_vllm_log(tmp_path: Path) -> No
     assert "exited with code" in done.stderr
     assert "no-such-architecture" in done.stderr, "the tail of vLLM's log is missing"
     assert (tmp_path / "logs" / f"vllm-{port}.log").is_file()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.timeout(900)
+def test_a_killed_serve_takes_its_vllm_with_it(model_dir: Path) -> None:
+    """kill -9 of a serving `startbox model serve` ends its vLLM too (engine core included),
+    which would otherwise hold the port and the memory with nobody to stop it."""
+    settings = ModelSettings(port=free_port())  # the user's home, where the model is prepared
+    url = f"http://127.0.0.1:{settings.port}"
+    cli = subprocess.Popen(
+        [*startbox_cli(), "model", "serve", "--port", str(settings.port), "--no-compile"],
+        env={**os.environ, "STARTBOX_MODEL_CPU_KV_CACHE_GIB": "1"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    pid = None
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            assert cli.poll() is None, "`startbox model serve` ended before vLLM was ready"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/v1/models", timeout=5).status_code == 200:
+                    break
+            time.sleep(2)
+        record = record_path(settings.home, settings.port).read_text()
+        pid = ServerRecord.model_validate_json(record).pid
+        cli.kill()
+        cli.wait(timeout=10)
+        deadline = time.monotonic() + 120
+        while _group_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _group_alive(pid), "vLLM outlived the `startbox model serve` that started it"
+        assert not port_in_use("127.0.0.1", settings.port)
+    finally:
+        cli.kill()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
