@@ -59,7 +59,8 @@ def _sampling_flag(field: str) -> Any:
 
     option = typer.Option(
         envvar=f"STARTBOX_MODEL_SAMPLING__{field.upper()}",
-        help=f"{info.description} Default: the model profile's.",
+        help=f"{info.description} Default: STARTBOX_MODEL_SAMPLING__{field.upper()}, else the "
+        "model profile's.",
         callback=check,
         rich_help_panel="Sampling",
     )
@@ -81,7 +82,7 @@ def with_sampling(command: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> T:
-        knobs = {name: kwargs.pop(name) for name in SAMPLING_FLAGS}
+        knobs = {name: kwargs.pop(name, None) for name in SAMPLING_FLAGS}
         return command(*args, sampling=SamplingOverrides.model_validate(knobs), **kwargs)
 
     # Typer reads the parameters from these: the command's own, then the knobs

@@ -348,8 +348,8 @@ class Session:
                 self._discard()  # the reply stream is out of step now
                 raise
             result = to_result(reply)
-            if result.error and result.error.startswith(MALFORMED):
-                self._discard()  # out of protocol: trust the container no more
+            if reply.get("replace") is True or (result.error or "").startswith(MALFORMED):
+                self._discard()  # out of protocol, or its supervisor says it cannot go on
         result.wait_ms = waited
         if result.status is Status.oom and result.error and settings.memory not in result.error:
             result.error = f"{result.error} (limit {settings.memory})"

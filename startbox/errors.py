@@ -41,26 +41,32 @@ def one_line(exc: BaseException) -> str | None:
 
 def invalid_setting(exc: ValidationError) -> str:
     """`invalid setting STARTBOX_AGENT_THINKING_BUDGET='lots': Input should be ...`."""
-    prefix = _env_prefix(exc.title)
+    prefix, nested = _env_prefix(exc.title)
     parts = []
     for error in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in error["loc"])
-        name = f"{prefix}{field.upper()}" if prefix is not None else f"{exc.title}.{field}"
+        where = [str(part) for part in error["loc"]]
+        name = (
+            f"{prefix}{nested.join(where).upper()}"
+            if prefix is not None
+            else ".".join([exc.title, *where])
+        )
         given = error.get("input")
         shown = f"={_short(given)}" if isinstance(given, str | int | float) else ""
         parts.append(f"{name}{shown}: {error['msg']}")
     return f"invalid setting {'; '.join(parts)} (fix or unset it)"
 
 
-def _env_prefix(title: str) -> str | None:
-    """The env prefix of the settings class named `title`, or None for another model."""
+def _env_prefix(title: str) -> tuple[str | None, str]:
+    """The env prefix and nested delimiter of the settings class named `title` (None for
+    another model): `STARTBOX_MODEL_SAMPLING__TEMPERATURE`, as the user spells it."""
     todo: list[type[BaseSettings]] = [BaseSettings]
     while todo:
         cls = todo.pop()
         if cls.__name__ == title and cls is not BaseSettings:
-            return str(cls.model_config.get("env_prefix", ""))
+            config = cls.model_config
+            return str(config.get("env_prefix", "")), str(config.get("env_nested_delimiter") or ".")
         todo.extend(cls.__subclasses__())
-    return None
+    return None, "."
 
 
 def _short(value: object, limit: int = 60) -> str:

@@ -32,9 +32,9 @@ class ChatMessage(BaseModel):
 class ChatRequest(SamplingOverrides):
     """The OpenAI fields the facade honours. Sampling: OpenAI's temperature, top_p and
     presence_penalty, and vLLM's extras top_k, min_p and repetition_penalty (the fields of
-    SamplingOverrides, inherited so they are not listed twice), over the server's default.
-    Other OpenAI fields are accepted and ignored; agent settings ride along as extra fields
-    (the `extra_body` of OpenAI clients)."""
+    SamplingOverrides, inherited so they are not listed twice, with its bounds: top_p 0, which
+    OpenAI takes, is refused), over the server's default. Other OpenAI fields are accepted and
+    ignored; agent settings ride along as extra fields (the `extra_body` of OpenAI clients)."""
 
     model_config = ConfigDict(allow_inf_nan=False, extra="ignore")
 

@@ -385,7 +385,7 @@ class Supervisor:
         # a reset replies once the last session's processes are killed (they can run nothing
         # more) and the places wiped; their exits, ~4 ms of kernel work for a warm interpreter
         # here, finish beside the host's round trip and the next spare's fork, and the next
-        # call waits for them (`execute`) before any code of the new session runs
+        # call waits for them (`handle`) before any code of the new session runs
         self.unsettled = False
 
     def warm_up(self, preload: list[str]) -> None:
@@ -425,7 +425,12 @@ class Supervisor:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         report_r, report_w = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for fd in (request_r, request_w, out_r, out_w, err_r, err_w, report_r, report_w):
+                os.close(fd)
+            raise
         if pid == 0:  # the child: from here on nothing may reach the protocol
             try:
                 os.dup2(out_w, 1)
@@ -471,7 +476,11 @@ class Supervisor:
             child.close()
             child = None
         if child is None:
-            child = self.fork_spare()
+            try:
+                child = self.fork_spare()
+            except BlockingIOError:  # what was just killed still holds the pids limit
+                self.settle(self.cell)
+                child = self.fork_spare()
         if wipe:  # a reset waits for it; it drops back to USER_NICE before any user code
             lift(child.pid)
         write_message(child.fds["request"], {"role": role, "wipe": wipe})
@@ -482,7 +491,10 @@ class Supervisor:
         none can wait while a call or a reset is under way), so no session waits for it; after
         a reset's reply this overlaps the host's round trip to the session's first call."""
         if self.spare is None and not select.select([self.requests], [], [], 0)[0]:
-            self.spare = self.fork_spare()
+            # right after a reset the killed processes may still hold the pids limit: no spare
+            # then, and `activate` forks one when it is needed
+            with contextlib.suppress(OSError):
+                self.spare = self.fork_spare()
 
     def exempt(self, *children: Child | None) -> set[int]:
         return {child.pid for child in (self.spare, *children) if child is not None}
@@ -609,11 +621,8 @@ class Supervisor:
         cap = int(request.get("max_output", 65536))
         timeout = float(request.get("timeout", 10))
         nonce = os.urandom(12).hex()
-        if self.unsettled or self.memory.near_limit():  # a killed bomb's pages may linger
-            if not self.settle(child, self.cell) and self.unsettled:
-                self.finish(child)
-                return crashed("the last session's processes did not finish exiting; not run")
-            self.unsettled = False
+        if self.memory.near_limit():  # a killed bomb's pages may still be on the way out
+            self.settle(child, self.cell)
         for name in ("out", "err", "report"):
             drain(child.fds[name])  # whatever strays wrote after the last reply
         message = {"code": request["code"], "stdin": request.get("stdin"), "nonce": nonce}
@@ -768,6 +777,20 @@ class Supervisor:
 
     # ------------------------------------------------------------ the protocol
 
+    def call(self, request: dict[str, Any], program: bool) -> dict[str, Any]:
+        """Run code in the session's interpreter, or as a program. No code of a session runs
+        before what the last session left has finished exiting (`unsettled`)."""
+        if self.unsettled:
+            if not self.settle(self.cell):  # the reset cannot be finished: retire the container
+                return {**crashed("the last session's processes did not finish exiting"),
+                        "replace": True}  # fmt: skip
+            self.unsettled = False
+        if program:
+            return self.execute(self.activate("program"), request, program=True)
+        if self.cell is None:
+            self.cell = self.activate("cell")
+        return self.execute(self.cell, request, program=False)
+
     def handle(self, line: bytes) -> dict[str, Any]:
         try:
             request = json.loads(line)
@@ -784,12 +807,7 @@ class Supervisor:
             elif op == "reset":
                 reply = self.reset()
             elif op in ("run", "program") and isinstance(request.get("code"), str):
-                if op == "program":
-                    reply = self.execute(self.activate("program"), request, program=True)
-                else:
-                    if self.cell is None:
-                        self.cell = self.activate("cell")
-                    reply = self.execute(self.cell, request, program=False)
+                reply = self.call(request, program=op == "program")
             else:
                 reply = {"status": "rejected", "error": f"unknown request {op!r}"}
         except Exception as exc:  # the supervisor's own failure: say so, keep serving

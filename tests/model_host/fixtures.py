@@ -64,8 +64,8 @@ def vllm_url(model_settings: ModelSettings, model_dir: Path) -> Iterator[str]:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_model(process, url, log)  # on failure it killed the server: nothing to check
-    except BaseException:
+        _wait_for_model(process, url, log)
+    except BaseException:  # never ready: its exit code says nothing more (vLLM ends with it)
         process.kill()
         process.wait(timeout=STOP_TIMEOUT)
         raise

@@ -137,6 +137,8 @@ def test_a_killed_serve_takes_its_vllm_with_it(model_dir: Path) -> None:
                 if httpx.get(f"{url}/v1/models", timeout=5).status_code == 200:
                     break
             time.sleep(2)
+        else:
+            pytest.fail("vLLM was not ready after 600 s")
         record = record_path(settings.home, settings.port).read_text()
         pid = ServerRecord.model_validate_json(record).pid
         cli.kill()
@@ -151,3 +153,4 @@ def test_a_killed_serve_takes_its_vllm_with_it(model_dir: Path) -> None:
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+        record_path(settings.home, settings.port).unlink(missing_ok=True)

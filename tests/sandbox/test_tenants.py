@@ -125,3 +125,23 @@ async def test_a_recycled_session_survives_timeouts_and_crashes(pool: SandboxPoo
     async with pool.session(tenant="dave") as session:
         assert await container_of(session) == before
         assert (await session.run("6 * 7")).value == "42"
+
+
+async def test_a_session_released_right_after_a_fork_bomb_is_recycled(pool: SandboxPool) -> None:
+    """The reset replies before the bomb's processes have all exited (they still fill the pids
+    limit): the supervisor survives its failed fork of a spare, and the next session of the
+    tenant gets the same container and runs code and programs in it."""
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+    async with pool.session(tenant="erin") as session:
+        before = await container_of(session)
+        result = await session.run(bomb, timeout=1)
+        assert result.status in (Status.timeout, Status.oom), result
+    for _ in range(3):
+        async with pool.session(tenant="erin") as session:
+            answer = await session.run(CONTAINER_ID)
+            assert answer.value == before, answer
+            assert (await session.run("6 * 7")).value == "42"
+            program = await session.run_program("print(input())", stdin="fresh")
+            assert program.stdout == "fresh\n" and program.exit_code == 0, program
+            result = await session.run(bomb, timeout=1)
+            assert result.status in (Status.timeout, Status.oom), result

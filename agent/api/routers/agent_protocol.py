@@ -86,8 +86,11 @@ class RunBody(Loose):
         question = self.input.messages[-1].text
         try:
             return RunRequest(question=question, **{k: v for k, v in chosen.items() if k in fields})
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors(include_input=False)) from None
+        except ValidationError as exc:  # located as in a body: ("body", "context", field)
+            errors = exc.errors(include_input=False)
+            raise RequestValidationError(
+                [{**error, "loc": ("body", "context", *error["loc"])} for error in errors]
+            ) from None
 
 
 class ThreadBody(Loose):

@@ -99,4 +99,4 @@ async def test_agent_protocol_runs_take_sampling_from_their_context(api: Api) ->
                   "context": {"sampling": {"temperature": -1}}},
         )  # fmt: skip
     assert refused.status_code == 422
-    assert refused.json()["detail"][0]["loc"] == ["sampling", "temperature"]
+    assert refused.json()["detail"][0]["loc"] == ["body", "context", "sampling", "temperature"]
