@@ -21,6 +21,13 @@ def sent(server: ScriptedServer, question: str) -> list[dict[str, Any]]:
     return [{k: body[k] for k in KNOBS if k in body} for body in bodies]
 
 
+def one_problem(tmp_path: Path, question: str) -> Path:
+    """A dataset of one problem the scripted model answers right (4)."""
+    data = tmp_path / "set.jsonl"
+    data.write_text(json.dumps({"id": "r", "question": question, "answer": "4"}) + "\n")
+    return data
+
+
 async def test_solve_sends_the_flags_sampling(scripted: ScriptedServer) -> None:
     question = "RIGHT: solve 2+2?"
     flags = ["--temperature", "0", "--top-k", "7", "--repetition-penalty", "1.2"]
@@ -41,8 +48,7 @@ async def test_a_bad_sampling_value_names_its_flag(scripted: ScriptedServer) -> 
 
 
 async def test_batch_run_sends_the_flags_sampling(scripted: ScriptedServer, tmp_path: Path) -> None:
-    data = tmp_path / "set.jsonl"
-    data.write_text(json.dumps({"id": "r", "question": "RIGHT: batch 2+2?", "answer": "4"}) + "\n")
+    data = one_problem(tmp_path, "RIGHT: batch 2+2?")
     out = tmp_path / "results.jsonl"
     code, _, err = await startbox(scripted, "batch", "run", str(data), "--out", str(out),
                                   "--min-p", "0.25", "--presence-penalty", "0.5")  # fmt: skip
@@ -54,8 +60,7 @@ async def test_batch_run_sends_the_flags_sampling(scripted: ScriptedServer, tmp_
 async def test_rft_eval_records_the_sampling_it_used(
     scripted: ScriptedServer, tmp_path: Path
 ) -> None:
-    data = tmp_path / "heldout.jsonl"
-    data.write_text(json.dumps({"id": "r", "question": "RIGHT: eval 2+2?", "answer": "4"}) + "\n")
+    data = one_problem(tmp_path, "RIGHT: eval 2+2?")
     out = tmp_path / "eval.jsonl"
     code, _, err = await startbox(scripted, "rft", "eval", str(data), "--out", str(out),
                                   "--concurrency", "1", "--repetition-penalty", "1.15")  # fmt: skip
