@@ -2,8 +2,12 @@
 and the Docker sandbox.
 
 The tiny model writes the code, so each question hands it the code to run, and Hint-infer
-opens each turn with a hint and a code fence (the server's `hint_at_start`); with a fixed seed
-the model copies the code into the cell (`copied` retries where one copy matters most).
+opens each turn with a hint and a code fence (the server's `hint_at_start`). What the model
+makes of the handed code varies with the machine (CI's CPU samples other tokens than ours at
+one seed), so the tests do not need its copy: a sandbox session of the test's own replays the
+cells that ran, and a turn must give what its cells give after the thread's earlier cells in
+one interpreter. A try proves something only when that differs from the cells run alone (the
+turn read what an earlier turn left); a try that proves nothing is made again, unseeded.
 Prompts are read back from the API's own run store.
 What the tests check is the machinery on real tokens: the kernel across turns, its rebuild by
 replay after an idle TTL and after a SIGKILL, who sees what, the two real clients with history.
@@ -16,10 +20,10 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from langgraph_sdk import get_client
@@ -27,13 +31,14 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from agent.store import RunStore
 from model_host.settings import ModelSettings
+from sandbox.pool import SandboxPool
+from sandbox.settings import SandboxSettings
 from tests.agent.api.conftest import (
     KEY,
     OTHER_KEY,
     Server,
     api_env,
     of_type,
-    outputs,
     serving,
     turn,
 )
@@ -42,8 +47,8 @@ from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 TTL = 8.0  # seconds: longer than the gap between two turns of a test, short to wait out
-OPTIONS: dict[str, Any] = {"thinking_budget": 96, "answer_budget": 32, "max_tool_calls": 1,
-                           "seed": 0}  # fmt: skip
+OPTIONS: dict[str, Any] = {"thinking_budget": 96, "answer_budget": 32, "max_tool_calls": 1}
+TRIES = (0, None, None, None)  # seed 0, then unseeded: tries that differ
 
 
 def run(code: str) -> str:
@@ -89,42 +94,72 @@ async def prompt(server: Server, run_id: str) -> str:
     raise AssertionError(f"run {run_id} saved no transcript within 10 s")
 
 
-def printed(events: list[dict]) -> str:
-    return "".join(outputs(events))
+@dataclass(frozen=True)
+class Cell:
+    """A cell a turn ran, and what it gave."""
+
+    code: str
+    status: str
+    stdout: str
 
 
-def cells(events: list[dict]) -> list[str]:
-    return [e["code"] for e in of_type(events, "code")]
+def ran(events: list[dict]) -> list[Cell]:
+    """The cells a turn ran (one refused past `max_tool_calls` has no code event)."""
+    codes = {e["index"]: e["code"] for e in of_type(events, "code")}
+    return [
+        Cell(codes[e["index"]], e["status"], e["stdout"])
+        for e in of_type(events, "execution")
+        if e["index"] in codes
+    ]
 
 
-async def copied(client: httpx.AsyncClient, codes: list[str]) -> tuple[str, list[list[dict]]]:
-    """A new thread whose turns ran exactly `codes`, one cell each. The tiny model copies the
-    handed code most of the time, not always, so a thread where it did not is tried again,
-    unseeded so that tries differ. (A new cell such as `print(x * 2)` it rewrote in all four
-    tries of one run, `x = 5` before it; one it has seen in the history it copies.)"""
-    tried = []
-    for _ in range(4):
-        tid = (await client.post("/v1/threads", json={"title": "x"})).json()["id"]
-        turns = []
-        for code in codes:
-            turns.append(await turn(client, tid, run(code), **{**OPTIONS, "seed": None}))
-            if [cell.strip() for cell in cells(turns[-1])][:1] != [code]:
+@pytest.fixture(scope="module")
+async def replayer() -> AsyncIterator[SandboxPool]:
+    """The test's own sandbox, to learn what cells give in one interpreter."""
+    async with SandboxPool(SandboxSettings(pool_size=1, acquire_timeout=180)) as pool:
+        yield pool
+
+
+async def replayed(pool: SandboxPool, before: list[str], cells: list[Cell]) -> list[Cell]:
+    """What `cells` give run after `before` in one fresh interpreter."""
+    async with pool.session(tenant="replay") as session:
+        for code in before:
+            await session.run(code)
+        results = [(cell.code, await session.run(cell.code)) for cell in cells]
+    return [Cell(code, result.status.value, result.stdout) for code, result in results]
+
+
+async def follows(pool: SandboxPool, before: list[str], cells: list[Cell]) -> bool:
+    """Asserts that a turn's `cells` gave what they give after `before` in one interpreter,
+    and says whether that proves it: they give something else alone."""
+    assert await replayed(pool, before, cells) == cells, (before, cells)
+    return await replayed(pool, [], cells) != cells
+
+
+def ok(cells: list[Cell]) -> list[str]:
+    """The cells a replay after a lost kernel runs: those that ran ok, in order."""
+    return [cell.code for cell in cells if cell.status == "ok"]
+
+
+async def test_a_variable_lives_across_three_turns_and_keys_are_isolated(
+    live: Server, replayer: SandboxPool
+) -> None:
+    handed = ["x = 41\nprint(x)", "x = x + 1\nprint(x)", "x = x + 1\nprint(x)"]
+    async with live.client() as client, live.client(OTHER_KEY) as other:
+        for seed in TRIES:
+            tid = (await client.post("/v1/threads", json={"title": "x"})).json()["id"]
+            turns = [await turn(client, tid, run(code), **OPTIONS, seed=seed)
+                     for code in handed]  # fmt: skip
+            cells = [ran(events) for events in turns]
+            assert not of_type(turns[1] + turns[2], "kernel_restored")  # one live kernel
+            earlier = [[cell.code for turn_ in cells[:k] for cell in turn_] for k in (1, 2)]
+            proved = [await follows(replayer, earlier[k - 1], cells[k]) for k in (1, 2)]
+            if any(proved):
                 break
         else:
-            return tid, turns
-        tried.append([cells(events) for events in turns])
-    raise AssertionError(f"the model never copied the cells: {tried}")
-
-
-async def test_a_variable_lives_across_three_turns_and_keys_are_isolated(live: Server) -> None:
-    async with live.client() as client, live.client(OTHER_KEY) as other:
-        tid, (first, second, third) = await copied(
-            client, ["x = 41\nprint(x)", "x = x + 1\nprint(x)", "x = x + 1\nprint(x)"]
-        )
-        assert "43" in printed(third), [cells(t) for t in (first, second, third)]
-        assert not of_type(second + third, "kernel_restored")  # one live kernel throughout
-        asked = await prompt(live, third[0]["run_id"])  # the history reached the model
-        assert asked.index("x = 41") < asked.index("x = x + 1") < asked.rindex("x = x + 1")
+            pytest.fail(f"no later turn read an earlier one's state in {len(TRIES)} tries")
+        asked = await prompt(live, turns[2][0]["run_id"])  # the history reached the model
+        assert asked.index(handed[0]) < asked.index(handed[1]) < asked.rindex(handed[2])
         thread = (await client.get(f"/v1/threads/{tid}")).json()
         assert [t["status"] for t in thread["turns"]] == ["ok", "ok", "ok"]
 
@@ -136,45 +171,63 @@ async def test_a_variable_lives_across_three_turns_and_keys_are_isolated(live: S
         listed = (await other.get("/v1/threads")).json()["threads"]
         assert tid not in [t["id"] for t in listed]
 
-        # another thread of the same key has a kernel of its own
-        _, [elsewhere] = await copied(client, ["print(x)"])
-        execution = of_type(elsewhere, "execution")[0]  # a second cell, if any, is refused
-        assert execution["status"] == "error" and "NameError" in execution["error"], execution
+        # another thread of the same key has a kernel of its own: its cells give what they
+        # give alone, which (for a try that proves it) is not what they give after the first
+        everything = [cell.code for turn_ in cells for cell in turn_]
+        for seed in TRIES:
+            elsewhere = (await client.post("/v1/threads", json={})).json()["id"]
+            alone = ran(await turn(client, elsewhere, run("print(x)"), **OPTIONS, seed=seed))
+            assert await replayed(replayer, [], alone) == alone, alone
+            if await replayed(replayer, everything, alone) != alone:
+                break
+        else:
+            pytest.fail(f"no cell of another thread read x in {len(TRIES)} tries")
 
 
-async def test_an_expired_kernel_is_rebuilt_by_replay(live: Server) -> None:
+async def test_an_expired_kernel_is_rebuilt_by_replay(live: Server, replayer: SandboxPool) -> None:
     async with live.client() as client:
-        tid = (await client.post("/v1/threads", json={})).json()["id"]
-        await turn(client, tid, run("y = 6 * 7\nprint(y)"), **OPTIONS)
-        await asyncio.sleep(TTL + 4)  # the reaper releases the idle kernel
-        events = await turn(client, tid, run("print(y + 1)"), **OPTIONS)
-        [restored] = of_type(events, "kernel_restored")
-        assert restored["cells"] == 1 and restored["duration_ms"] > 0
-        order = [e["type"] for e in events]
-        assert order.index("kernel_restored") < order.index("code")
-        assert "43" in printed(events), cells(events)
+        for seed in TRIES:
+            tid = (await client.post("/v1/threads", json={})).json()["id"]
+            first = ran(await turn(client, tid, run("y = 6 * 7\nprint(y)"), **OPTIONS, seed=seed))
+            if not ok(first):
+                continue  # nothing to rebuild
+            await asyncio.sleep(TTL + 4)  # the reaper releases the idle kernel
+            events = await turn(client, tid, run("print(y + 1)"), **OPTIONS, seed=seed)
+            [restored] = of_type(events, "kernel_restored")
+            assert restored["cells"] == len(ok(first)) and restored["duration_ms"] > 0
+            order = [e["type"] for e in events]
+            assert order.index("kernel_restored") < order.index("code")
+            if await follows(replayer, ok(first), ran(events)):
+                return
+    pytest.fail(f"no turn after the rebuild read y in {len(TRIES)} tries")
 
 
 async def test_a_killed_api_restores_the_kernel_on_restart(
-    vllm_url: str, model_settings: ModelSettings, tmp_path: Path
+    vllm_url: str, model_settings: ModelSettings, tmp_path: Path, replayer: SandboxPool
 ) -> None:
     port = free_port()
-    async with (
-        vllm_api(vllm_url, model_settings, tmp_path, port) as first,
-        first.client() as client,
-    ):
-        tid = (await client.post("/v1/threads", json={})).json()["id"]
-        await turn(client, tid, run("word = 'kept'\nprint(word)"), **OPTIONS)
-        await asyncio.sleep(0.5)  # the store writes within 0.1 s (store.FLUSH_DELAY)
-        first.process.send_signal(signal.SIGKILL)
-        await first.process.wait()
-    async with (
-        vllm_api(vllm_url, model_settings, tmp_path, port) as second,
-        second.client() as client,
-    ):
-        events = await turn(client, tid, run("print(word.upper())"), **OPTIONS)
-        assert [e["cells"] for e in of_type(events, "kernel_restored")] == [1]
-        assert "KEPT" in printed(events), cells(events)
+    for seed in TRIES:
+        async with (
+            vllm_api(vllm_url, model_settings, tmp_path, port) as first,
+            first.client() as client,
+        ):
+            tid = (await client.post("/v1/threads", json={})).json()["id"]
+            before = ran(await turn(client, tid, run("word = 'kept'\nprint(word)"), **OPTIONS,
+                                    seed=seed))  # fmt: skip
+            if not ok(before):
+                continue  # nothing to restore
+            await asyncio.sleep(0.5)  # the store writes within 0.1 s (store.FLUSH_DELAY)
+            first.process.send_signal(signal.SIGKILL)
+            await first.process.wait()
+        async with (
+            vllm_api(vllm_url, model_settings, tmp_path, port) as second,
+            second.client() as client,
+        ):
+            events = await turn(client, tid, run("print(word.upper())"), **OPTIONS, seed=seed)
+            assert [e["cells"] for e in of_type(events, "kernel_restored")] == [len(ok(before))]
+            if await follows(replayer, ok(before), ran(events)):
+                return
+    pytest.fail(f"no turn after the restart read word in {len(TRIES)} tries")
 
 
 async def test_langgraph_sdk_runs_two_turns_on_one_thread(live: Server) -> None:
@@ -184,7 +237,7 @@ async def test_langgraph_sdk_runs_two_turns_on_one_thread(live: Server) -> None:
     for code in ("n = 7\nprint(n)", "print(n * 6)"):
         payload: dict[str, Any] = {"messages": [{"role": "user", "content": run(code)}]}
         tid = thread["thread_id"]
-        result = await sdk.runs.wait(tid, "startbox", input=payload, context=OPTIONS)
+        result = await sdk.runs.wait(tid, "startbox", input=payload, context={**OPTIONS, "seed": 0})
         assert isinstance(result, dict), result
         values = result
     assert [m["type"] for m in values["messages"]] == ["human", "ai", "human", "ai"]
