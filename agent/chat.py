@@ -30,6 +30,7 @@ from agent.render import TraceRenderer
 from agent.service import Agent
 from agent.settings import RunOptions
 from agent.threads import ThreadStore
+from model_host.profiles import SamplingOverrides
 
 LOCAL_OWNER = "local"  # the owner of threads made by in-process chats
 HELP = "/new · /fork N · /think on|off|default · /quit (Ctrl-C cancels a turn)"
@@ -74,8 +75,8 @@ class Local:
 
 
 class Remote:
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
+    def __init__(self, client: httpx.AsyncClient, sampling: SamplingOverrides) -> None:
+        self.client, self.sampling = client, sampling
 
     async def _post(self, path: str, body: dict[str, object]) -> dict[str, object]:
         response = await self.client.post(path, json=body)
@@ -92,7 +93,11 @@ class Remote:
     async def turn(
         self, thread_id: str, question: str, thinking: bool | None
     ) -> AsyncIterator[Event]:
-        body: dict[str, object] = {"question": question, "thinking": thinking}
+        body: dict[str, object] = {
+            "question": question,
+            "thinking": thinking,
+            "sampling": self.sampling.model_dump(exclude_none=True),
+        }
         run_id = str((await self._post(f"/v1/threads/{thread_id}/runs", body))["id"])
         try:
             async with self.client.stream("GET", f"/v1/runs/{run_id}/events") as response:
@@ -197,8 +202,10 @@ async def run_local(
         await converse(Local(agent, conversations, options), console, thinking)
 
 
-async def run_remote(url: str, key: str | None, console: Console, thinking: bool | None) -> None:
+async def run_remote(
+    url: str, key: str | None, console: Console, thinking: bool | None, sampling: SamplingOverrides
+) -> None:
     headers = {"x-api-key": key} if key else {}
     timeout = httpx.Timeout(30, read=None)  # a turn's event stream may idle while code runs
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout) as client:
-        await converse(Remote(client), console, thinking)
+        await converse(Remote(client, sampling), console, thinking)

@@ -174,7 +174,9 @@ def check_port(host: str, port: int) -> None:
         ) from exc
 
 
+@flags.with_sampling
 def chat(
+    sampling: SamplingOverrides,
     api_url: Annotated[
         str | None,
         typer.Option(
@@ -200,7 +202,7 @@ def chat(
     thinking = False if no_think else None
     out = Console()
     if api_url:
-        uvloop.run(run_remote(api_url, api_key, out, thinking))
+        uvloop.run(run_remote(api_url, api_key, out, thinking, sampling))
         return
     from agent.service import Agent
     from agent.settings import AgentSettings
@@ -217,7 +219,7 @@ def chat(
             agent = Agent(settings, model_settings, progress=status.update)
             await agent.__aenter__()
         try:
-            await run_local(agent, settings.run_options(), out, thinking)
+            await run_local(agent, settings.run_options(sampling=sampling), out, thinking)
         finally:
             await agent.__aexit__(None, None, None)
 

@@ -1,5 +1,6 @@
-"""`startbox chat --api-url` in a real pseudo-terminal: turns stream, Ctrl-C cancels only the
-turn, /think and /quit work."""
+"""`startbox chat` in a real pseudo-terminal, over a running API (`--api-url`) and in-process:
+turns stream, Ctrl-C cancels only the turn, /think and /quit work, sampling flags reach the
+model."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import os
 import pty
 import select
 import time
+from pathlib import Path
 
+from model_host.scripted import Reply, ScriptedServer
 from tests.agent.api.conftest import KEY, Api, load, startbox
+from tests.ports import free_port, scripted_api_env
 
 
 class Terminal:
@@ -46,11 +50,12 @@ class Terminal:
 
 async def test_chat_streams_turns_and_ctrl_c_cancels_only_the_turn(api: Api) -> None:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "160", "STARTBOX_CHAT_API_KEY": KEY}
-    term = Terminal([startbox(), "chat", "--api-url", api.url], env)
+    term = Terminal([startbox(), "chat", "--api-url", api.url, "--top-k", "3"], env)
     await term.expect("you> ")
     load(api, "<think>\n```python\nk = 7\n```\n", "Set.</think>", "\n\n\\boxed{7}")
     term.send("set k\n")
     await term.expect("answer")
+    assert any(r.get("top_k") == 3 for r in api.scripted.requests)  # the run's sampling
     await term.expect("you> ")
     load(api, "<think>\n```python\nimport time\ntime.sleep(60)\n```\n")
     term.send("sleep\n")
@@ -66,3 +71,29 @@ async def test_chat_streams_turns_and_ctrl_c_cancels_only_the_turn(api: Api) -> 
     await term.expect("you> ")
     term.send("/quit\n")
     assert await term.exit_code() == 0
+
+
+async def test_chat_in_process_keeps_the_kernel_and_samples_as_asked(tmp_path: Path) -> None:
+    turns = [
+        "<think>\n```python\nk = 7\n```\n", "Set.</think>", "\n\n\\boxed{7}",
+        "<think>\n```python\nprint(k * 6)\n```\n", "Done.</think>", "\n\n\\boxed{42}",
+    ]  # fmt: skip
+    async with ScriptedServer([Reply(text=t) for t in turns]) as scripted:
+        env = {
+            **scripted_api_env(scripted.base_url, tmp_path, free_port()),
+            "NO_COLOR": "1",
+            "COLUMNS": "160",
+            "STARTBOX_SANDBOX_POOL_SIZE": "1",
+        }
+        term = Terminal([startbox(), "chat", "--temperature", "0.25"], env)
+        await term.expect("you> ", timeout=180)  # the agent starts its sandbox pool first
+        term.send("set k\n")
+        await term.expect("you> ")
+        term.send("k times 6\n")
+        await term.expect("output #1 · ok")
+        await term.expect("42")  # the second turn ran in the first one's kernel
+        await term.expect("you> ")
+        term.send("/quit\n")
+        assert await term.exit_code() == 0
+    sampled = {(r["temperature"], r["top_p"]) for r in scripted.requests}
+    assert sampled == {(0.25, 0.95)}  # the flag over the qwen3 profile's top_p
