@@ -22,6 +22,14 @@ from ui.view import Conversation, TraceView, thread_label
 REDRAW_EVERY = 0.25  # seconds between redraws while only tokens arrive
 PLACES = ("thread", "run", "q")  # the query parameters that say what is on screen
 THINKING = {"on": True, "off": False}
+SAMPLING = {  # the knobs of a run's `sampling` and their step; the API checks their bounds
+    "temperature": ("Temperature", 0.1),
+    "top_p": ("Top-p", 0.05),
+    "top_k": ("Top-k (-1: off)", 1),
+    "min_p": ("Min-p", 0.01),
+    "presence_penalty": ("Presence penalty", 0.1),
+    "repetition_penalty": ("Repetition penalty", 0.05),
+}
 
 
 def go(**place: str) -> None:
@@ -70,6 +78,14 @@ def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
             help="; ".join(f"{name}: {summary}" for name, summary in kinds.items()),
         ),
     }  # fmt: skip
+    knobs = bar.expander("Sampling", icon=":material/tune:")
+    sampling = {
+        name: knobs.number_input(
+            label, value=None, step=step, placeholder="model default", key=name, **bound
+        )
+        for name, (label, step) in SAMPLING.items()
+    }
+    options["sampling"] = {name: value for name, value in sampling.items() if value is not None}
     if bar.button("New conversation", icon=":material/add:"):
         go()
     bar.subheader("Conversations")
@@ -85,7 +101,7 @@ def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
             go(thread=thread["id"])
     if not threads:
         bar.caption("none yet")
-    return {name: value for name, value in options.items() if value is not None}
+    return {name: value for name, value in options.items() if value not in (None, {})}
 
 
 def load(api: ApiClient, run_id: str) -> TraceView:

@@ -47,7 +47,7 @@ def test_a_conversation_keeps_its_kernel_across_turns_and_forks(ui_env: Stack) -
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["tool calls"] == "1" and metrics["model calls"] == "3"
     assert "timings:" in texts(app) and app.get("progress")  # the budget meters
-    assert [e.label for e in app.expander] == ["Thinking · 1 code cell"]
+    assert [e.label for e in app.main.expander] == ["Thinking · 1 code cell"]
 
     ui_env.load(*FOLLOW_UP)
     app.segmented_control(key="thinking").set_value("on")
@@ -74,15 +74,24 @@ def test_a_conversation_keeps_its_kernel_across_turns_and_forks(ui_env: Stack) -
 
 def test_settings_come_from_the_link_and_reach_the_turn(ui_env: Stack) -> None:
     ui_env.load(*CODE_RUN)
-    app = page(thinking="off", answer_budget="64", kind="math")
+    app = page(thinking="off", answer_budget="64", kind="math", temperature="0.2", top_k="5")
     assert app.segmented_control(key="thinking").value == "off"
     assert app.number_input(key="answer_budget").value == 64
+    assert app.number_input(key="temperature").value == 0.2
     app.chat_input[0].set_value("Quietly: 6 * 7?").run()
     assert app.query_params["answer_budget"] == "64" and app.query_params["thinking"] == "off"
     with ui_env.client() as client:
         turn = client.get(f"/v1/threads/{app.query_params['thread']}").json()["turns"][0]
         options = client.get(f"/v1/runs/{turn['run_id']}").json()["options"]
     assert turn["thinking"] is False and options["answer_budget"] == 64
+    assert options["sampling"]["temperature"] == 0.2 and options["sampling"]["top_k"] == 5
+
+
+def test_a_sampling_value_out_of_bounds_is_refused_with_its_name(ui_env: Stack) -> None:
+    app = page(temperature="-1")
+    app.chat_input[0].set_value("Colder than cold?").run()
+    [error] = app.error
+    assert "Cannot ask" in error.value and "sampling.temperature" in error.value, error.value
 
 
 def test_a_conversation_and_a_run_reopen_from_the_sidebar_and_links(ui_env: Stack) -> None:

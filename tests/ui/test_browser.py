@@ -80,7 +80,7 @@ def test_the_trace_streams_live_and_the_stop_button_cancels(
         "\n\n\\boxed{1}",
     )
     with Browser(tmp_path / "profile") as browser:
-        browser.goto(ui_url)
+        browser.goto(f"{ui_url}/?temperature=0.3")  # a sidebar setting, from a shared link
         browser.wait_settled(60)
         browser.type_into(CHAT_INPUT, "Wait two seconds, then answer 1.")
         browser.wait_for_text("running in the sandbox", 60)  # drawn before the output exists
@@ -89,6 +89,7 @@ def test_the_trace_streams_live_and_the_stop_button_cancels(
         browser.wait_for_text("timings:", 60)
         browser.expand_all()
         assert "slept" in browser.text()
+        assert stack.scripted.requests[-1]["temperature"] == 0.3  # the run sampled as set
 
         stack.load("<think>\nThis takes long.\n```python\nimport time\ntime.sleep(30)\n```\n")
         browser.type_into(CHAT_INPUT, "Take your time.")
@@ -115,7 +116,10 @@ def test_a_two_turn_conversation_keeps_its_kernel_and_settings(
         browser.reload()  # the conversation and the settings survive it
         browser.wait_for_text("And plus one?", 60)
         browser.wait_for_text(" / 256 tokens", 30)  # the meter of the answer budget
-        folded = "[...document.querySelectorAll('details')].map(d => d.open)"
+        folded = (  # the turns' expanders, not the sidebar's (Sampling)
+            "[...document.querySelectorAll('details')]"
+            ".filter(d => !d.closest('[data-testid=\"stSidebar\"]')).map(d => d.open)"
+        )
         assert browser.evaluate(folded) == [False, False]  # finished turns fold their thinking
         field = "document.querySelector('input[aria-label=\"Answer budget (tokens)\"]')?.value"
         browser.wait_for(f"{field} == '256'", 30, "the answer budget restored from the URL")
