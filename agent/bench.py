@@ -125,51 +125,65 @@ async def api(runs: int, concurrency: int, home: Path, with_code: bool) -> ApiRe
     """Runs/s through POST /v1/solve at `concurrency`, and one run's latency through
     POST /v1/runs + SSE against `Agent.solve` in-process, on a uvicorn in this process."""
     import httpx
-    import uvicorn
 
     from agent.api.app import create_app
     from agent.api.settings import ApiSettings
 
     responder = "agent.bench:staged" if with_code else "agent.bench:answer_only"
-    with _scratch() as scratch:
-        async with scripted_process(responder) as base_url:
-            agents: list[Agent] = []
+    agents: list[Agent] = []
+    async with contextlib.AsyncExitStack() as stack:
+        scratch = Path(stack.enter_context(_scratch()))
+        base_url = await stack.enter_async_context(scripted_process(responder))
 
-            def factory() -> Agent:
-                model = ModelSettings(home=home, base_url=base_url, profile="qwen3",
-                                      served_name="scripted")  # fmt: skip
-                agent = Agent(AgentSettings(home=home, store_path=Path(scratch) / "api.db"), model,
-                              SandboxSettings(home=home, pool_size=4))  # fmt: skip
-                agents.append(agent)
-                return agent
+        def factory() -> Agent:
+            model = ModelSettings(home=home, base_url=base_url, profile="qwen3",
+                                  served_name="scripted")  # fmt: skip
+            agent = Agent(AgentSettings(home=home, store_path=scratch / "api.db"), model,
+                          SandboxSettings(home=home, pool_size=4))  # fmt: skip
+            agents.append(agent)
+            return agent
 
-            settings = ApiSettings(keys="bench", max_concurrent_runs=concurrency, port=_free_port())
-            app = create_app(settings, factory)
-            web = uvicorn.Server(uvicorn.Config(app, port=settings.port, log_level="warning"))
-            serving = asyncio.create_task(web.serve())
-            try:
-                async with asyncio.timeout(120):
-                    while not web.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-                        await asyncio.sleep(0.05)
-                url = f"http://127.0.0.1:{settings.port}"
-                async with httpx.AsyncClient(base_url=url, headers={"x-api-key": "bench"},
-                                             timeout=120) as client:  # fmt: skip
-                    rate = await _api_rate(client, runs, concurrency)
-                    agent = agents[0]
-                    await agent.pool.warm()
-                    sse, local = [], []
-                    for _ in range(15):
-                        sse.append(await _timed(_sse_run(client)))
-                        await agent.pool.warm()
-                        local.append(await _timed(_last(agent.solve("bench"))))
-                        await agent.pool.warm()
-            finally:
-                web.should_exit = True
-                await serving
-        return ApiResult(
-            concurrency=concurrency, runs=runs, with_code=with_code, runs_per_s=rate,
-            sse_p50_ms=statistics.median(sse), in_process_p50_ms=statistics.median(local),
-        )  # fmt: skip
+        settings = ApiSettings(keys="bench", max_concurrent_runs=concurrency, port=_free_port())
+        url = await stack.enter_async_context(_served(create_app(settings, factory), settings.port))
+        client = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=url, headers={"x-api-key": "bench"}, timeout=120)
+        )
+        rate = await _api_rate(client, runs, concurrency)
+        sse, local = await _latencies(client, agents[0], min(runs, 15))
+    return ApiResult(
+        concurrency=concurrency, runs=runs, with_code=with_code, runs_per_s=rate,
+        sse_p50_ms=statistics.median(sse), in_process_p50_ms=statistics.median(local),
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def _served(app: Any, port: int) -> AsyncIterator[str]:
+    """`app` on a uvicorn in this process until the block ends; its URL."""
+    import uvicorn
+
+    web = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    serving = asyncio.create_task(web.serve())
+    try:
+        async with asyncio.timeout(120):
+            while not web.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+                await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        web.should_exit = True
+        await serving
+
+
+async def _latencies(client: Any, agent: Agent, rounds: int) -> tuple[list[float], list[float]]:
+    """One run's latency (ms) over POST /v1/runs + SSE and in-process, alternately, each
+    from a warm pool."""
+    sse, local = [], []
+    await agent.pool.warm()
+    for _ in range(rounds):
+        sse.append(await _timed(_sse_run(client)))
+        await agent.pool.warm()
+        local.append(await _timed(_last(agent.solve("bench"))))
+        await agent.pool.warm()
+    return sse, local
 
 
 async def _api_rate(client: Any, runs: int, concurrency: int) -> float:
@@ -180,7 +194,7 @@ async def _api_rate(client: Any, runs: int, concurrency: int) -> float:
             response = await client.post("/v1/solve", json={"question": "bench"})
             response.raise_for_status()
 
-    await asyncio.gather(*(one() for _ in range(concurrency)))  # warm-up
+    await asyncio.gather(*(one() for _ in range(min(concurrency, runs))))  # warm-up
     started = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(runs)))
     return runs / (time.perf_counter() - started)

@@ -269,7 +269,11 @@ def bench(
         bool, typer.Option(help="Skip the real-model throughput half.")
     ] = False,
     api_runs: Annotated[
-        int, typer.Option(help="Also bench the REST API with this many scripted runs (0: skip).")
+        int,
+        typer.Option(
+            help="Also bench the REST API with this many scripted runs, and one run's latency "
+            "over SSE and in-process with up to 15 (0: skip)."
+        ),
     ] = 0,
     code_seconds: Annotated[
         float,

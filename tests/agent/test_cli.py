@@ -56,3 +56,17 @@ async def test_bench_reports_overhead_with_and_without_persistence(tmp_path: Pat
         r["runs"] == 3 and r["rounds_per_run"] == 5 and r["p50_ms_per_round"] > 0 for r in rows
     )
     assert "orchestration overhead" in out
+
+
+async def test_bench_measures_the_rest_api_and_code_running_runs(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    args = ["agent", "bench", "--overhead-only", "--runs", "2", "--api-runs", "4",
+            "--code-seconds", "1", "--out", str(report)]  # fmt: skip
+    code, out, err = await startbox(tmp_path / "runs.db", *args, wait=600)
+    assert code == 0, err
+    bench = json.loads(report.read_text())
+    assert [(row["with_code"], row["runs"]) for row in bench["api"]] == [(True, 4), (False, 4)]
+    assert all(row["runs_per_s"] > 0 and row["sse_p50_ms"] > 0 for row in bench["api"])
+    runs = bench["code_runs"]
+    assert runs["recycled_runs_per_s"] > 0 and runs["per_run_runs_per_s"] > 0, runs
+    assert "REST API" in out and "code-running" in out
