@@ -165,7 +165,10 @@ async def _served(app: Any, port: int) -> AsyncIterator[str]:
     serving = asyncio.create_task(web.serve())
     try:
         async with asyncio.timeout(120):
-            while not web.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+            while not web.started:  # uvicorn offers a flag, not an event
+                if serving.done():  # it could not start (the port taken, say)
+                    serving.result()
+                    raise RuntimeError(f"uvicorn stopped before serving on port {port}")
                 await asyncio.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -1,5 +1,5 @@
-"""CLI flags shared by every command that runs the agent (solve, batch run/submit, worker,
-rft collect/eval): one definition each, with its env twin."""
+"""CLI flags shared by every command that runs the agent (solve, chat, batch run/submit,
+worker, rft collect/eval): one definition each, with its env twin."""
 
 from __future__ import annotations
 

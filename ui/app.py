@@ -8,6 +8,7 @@ viewer confirms it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -22,7 +23,8 @@ from ui.view import Conversation, TraceView, thread_label
 REDRAW_EVERY = 0.25  # seconds between redraws while only tokens arrive
 PLACES = ("thread", "run", "q")  # the query parameters that say what is on screen
 THINKING = {"on": True, "off": False}
-SAMPLING = {  # the knobs of a run's `sampling` and their step; the API checks their bounds
+SAMPLING = {  # a run's `sampling` knobs and their steps (an int step: an int field); the API
+    # checks the bounds
     "temperature": ("Temperature", 0.1),
     "top_p": ("Top-p", 0.05),
     "top_k": ("Top-k (-1: off)", 1),
@@ -81,11 +83,12 @@ def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
     knobs = bar.expander("Sampling", icon=":material/tune:")
     sampling = {
         name: knobs.number_input(
-            label, value=None, step=step, placeholder="model default", key=name, **bound
+            label, value=None, step=step, placeholder="server default", key=name, **bound
         )
         for name, (label, step) in SAMPLING.items()
     }
-    options["sampling"] = {name: value for name, value in sampling.items() if value is not None}
+    if chosen := {name: value for name, value in sampling.items() if value is not None}:
+        options["sampling"] = chosen
     if bar.button("New conversation", icon=":material/add:"):
         go()
     bar.subheader("Conversations")
@@ -101,7 +104,7 @@ def sidebar(api: ApiClient, settings: UiSettings) -> dict[str, Any]:
             go(thread=thread["id"])
     if not threads:
         bar.caption("none yet")
-    return {name: value for name, value in options.items() if value not in (None, {})}
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def load(api: ApiClient, run_id: str) -> TraceView:
@@ -205,10 +208,15 @@ def main() -> None:
         if question is None and (shared := st.query_params.get("q")) is not None:
             question, thread_id = confirm(shared), None  # a link opens a new conversation
         if question:
+            created = None
             try:
-                thread_id = thread_id or api.create_thread(" ".join(question.split())[:80])
+                if not thread_id:
+                    thread_id = created = api.create_thread(" ".join(question.split())[:80])
                 api.ask(thread_id, question, options)
             except ApiError as exc:
+                if created:  # refused (a setting out of bounds, say): no empty conversation
+                    with contextlib.suppress(ApiError):
+                        api.delete_thread(created)
                 st.error(f"Cannot ask: {exc}")
                 st.stop()
             go(thread=thread_id)

@@ -92,6 +92,9 @@ def test_a_sampling_value_out_of_bounds_is_refused_with_its_name(ui_env: Stack) 
     app.chat_input[0].set_value("Colder than cold?").run()
     [error] = app.error
     assert "Cannot ask" in error.value and "sampling.temperature" in error.value, error.value
+    with ui_env.client() as client:  # the refused question left no empty conversation
+        titles = [t["title"] for t in client.get("/v1/threads").json()["threads"]]
+    assert "Colder than cold?" not in titles
 
 
 def test_a_conversation_and_a_run_reopen_from_the_sidebar_and_links(ui_env: Stack) -> None:
